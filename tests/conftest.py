@@ -1,0 +1,64 @@
+"""Shared fixtures: seeded torch, the bundled example data, opt-in slow tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "data" / "example"
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (see docs/benchmarks.md)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def electricity() -> pd.DataFrame:
+    """3000 real rows of Elec2 (classification, target UP/DOWN); see data/example/README.md."""
+    return pd.read_csv(EXAMPLE / "electricity.csv")
+
+
+@pytest.fixture(scope="session")
+def electricity_reference() -> pd.DataFrame:
+    return pd.read_csv(EXAMPLE / "electricity_reference.csv")
+
+
+@pytest.fixture(scope="session")
+def white_wine() -> pd.DataFrame:
+    """4898 real rows of UCI white wine quality (regression target 3-9)."""
+    return pd.read_csv(EXAMPLE / "white_wine.csv.gz")
+
+
+@pytest.fixture()
+def tiny_classification() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A small separable problem with string labels, for API tests."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0, "yes", "no")
+    return X[:100], y[:100], X[100:], y[100:]
