@@ -1,60 +1,222 @@
-"""The ``lossval-clean`` command line."""
+"""The ``lossval-clean`` command line.
+
+    lossval-clean demo                         # the whole flow on a noised copy of the bundled example
+    lossval-clean run [--set key=value ...]    # the flow on params.yaml
+    lossval-clean quarantine [--history]       # what is quarantined now / ever
+    lossval-clean restore ROW_ID ... [--note]  # take rows off quarantine, keep them in later runs
+    lossval-clean snapshot checkout RUN_ID     # bring back a past run's cleaned data, verified by hash
+    lossval-clean repro                        # `dvc repro` with this environment on PATH
+    lossval-clean stage NAME                   # one DVC stage (called by dvc.yaml)
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "data" / "example"
+from schemas.params import ParamsError
 
 
-def demo(args: argparse.Namespace) -> int:
-    """Value the bundled example with 10 % of its labels flipped, and show what LossVal catches."""
-    import numpy as np
-    import pandas as pd
+def _project(args: argparse.Namespace):
+    from tasks.project import Project
 
-    from lossval import LossVal
-    from lossval.metrics import detection_auroc, detection_f1
-    from lossval.noise import add_noise
+    return Project.load(args.project, params_file=args.params, overrides=getattr(args, "set", None) or ())
 
-    data = pd.read_csv(EXAMPLE / "electricity.csv")
-    reference = pd.read_csv(EXAMPLE / "electricity_reference.csv")
-    X, y = data.drop(columns="target"), data["target"].to_numpy()
-    rng = np.random.default_rng(args.seed)
-    _, y_noisy, rows, _ = add_noise(X.to_numpy(), y, kind="labels", rate=args.rate, task="classification", rng=rng)
-    print(f"example: {len(data)} rows of Elec2, {len(rows)} labels flipped ({args.rate:.0%}); reference: {len(reference)} trusted rows")
-    lv = LossVal("classification", random_state=args.seed, progress=True)
-    lv.fit(X, y_noisy, reference.drop(columns="target"), reference["target"])
-    noisy = np.zeros(len(data), dtype=bool)
-    noisy[rows] = True
-    values = lv.values_
-    lowest = values.nsmallest(len(rows))
-    caught = int(noisy[lowest.index].sum())
-    table = data.loc[lowest.index[: args.show]].assign(value=lowest.iloc[: args.show], label_given=y_noisy[lowest.index[: args.show]], flipped=noisy[lowest.index[: args.show]])
-    print(f"\nthe {args.show} lowest-valued rows (value: higher = more valuable):")
-    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-    print(f"\ncaught: {caught} of the {len(rows)} flipped rows are among the {len(rows)} lowest-valued rows ({caught / len(rows):.0%})")
-    print(f"AUROC {detection_auroc(values.to_numpy(), noisy):.3f}, 2-means F1 {detection_f1(values.to_numpy(), noisy):.3f}, "
-          f"fit {lv.history_['seconds'].sum():.1f} s on {lv.device_}")
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.pipeline import lossval_clean
+
+    project = _project(args)  # fail fast on bad params, before Prefect starts
+    summary = lossval_clean(params_file=args.params, overrides=project.overrides, project_dir=str(project.root), trigger=args.trigger)
+    _print_summary(project, summary)
     return 0
 
 
+def _print_summary(project, summary: dict) -> None:
+    from tasks.retrain import HEADLINE
+    from tasks.tracking import tracking_uri
+
+    metric = HEADLINE[project.params.base.task]
+    print(f"\nrows in: {summary['rows_in']}  quarantined by schema: {summary['rows_quarantined_schema']}  "
+          f"by value: {summary['rows_quarantined_value']}  clean: {summary['rows_clean']}   ({summary['rule']})")
+    print(f"downstream test {metric}: {summary[f'test_{metric}_all']:.4f} on all rows -> {summary[f'test_{metric}_clean']:.4f} on cleaned rows")
+    print(f"snapshot {summary['snapshot']}  (lossval-clean snapshot checkout {summary['run_id']})")
+    print(f"report: {project.reports_dir / 'report.html'}")
+    print(f"MLflow run {summary['run_id']} in {tracking_uri(project)}; compare runs in the UI: lossval-clean ui")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Noise a copy of the bundled example, clean it with the full flow, and show what was caught."""
+    import numpy as np
+    import pandas as pd
+
+    from flows.pipeline import lossval_clean
+    from lossval.noise import add_noise
+    from lossval.rows import assign_row_ids, read_table
+
+    project = _project(args)
+    source = project.input_path("data/example/electricity.csv")
+    data = pd.read_csv(source, dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(args.seed)
+    features = [c for c in data.columns if c != "target"]
+    X = data[features].astype(float).to_numpy()
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    # the paper's noise: N(0, 1) on standardised features, i.e. one standard deviation per column,
+    # clipped to each column's observed range so that the schema passes and LossVal has to find them
+    Z_noisy, y_noisy, rows, kinds = add_noise((X - mean) / std, data["target"].to_numpy(), kind="mixed", rate=args.rate, task="classification", rng=rng)
+    X_noisy = np.clip(Z_noisy * std + mean, X.min(axis=0), X.max(axis=0))
+    X_noisy[:, features.index("day")] = np.round(X_noisy[:, features.index("day")])
+    noisy = data.copy()
+    noisy["target"] = y_noisy
+    feature_rows = rows[kinds == "features"]
+    noisy.loc[feature_rows, features] = pd.DataFrame(X_noisy[feature_rows], columns=features).map(lambda v: f"{v:.6g}").to_numpy()
+    broken = rng.choice(np.setdiff1d(np.arange(len(data)), rows), size=3, replace=False)
+    noisy.loc[broken[0], "nswprice"] = ""  # missing value
+    noisy.loc[broken[1], "day"] = "9"  # out of range
+    noisy.loc[broken[2], "target"] = "FLAT"  # unknown class
+    demo_file = project.output_path("data/demo/electricity_noisy.csv")
+    demo_file.parent.mkdir(parents=True, exist_ok=True)
+    noisy.to_csv(demo_file, index=False)
+    ids, _ = assign_row_ids(read_table(demo_file))
+    print(f"demo data: {demo_file.relative_to(project.root)} = the bundled example with {int((kinds == 'labels').sum())} labels flipped, "
+          f"{len(feature_rows)} rows' features noised (N(0,1) on standardised features, clipped to the columns' ranges) "
+          "and 3 rows broken (missing value, out of range, unknown class)")
+    summary = lossval_clean(
+        params_file=args.params, overrides={"ingest.path": str(demo_file.relative_to(project.root))},
+        project_dir=str(project.root), trigger="manual",
+    )
+    quarantine = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
+    flagged = set(quarantine.loc[quarantine["stage"] == "value", "row_id"])
+    schema = quarantine[quarantine["stage"] == "schema"]
+    print("\nquarantined by the schema:")
+    print(schema[["row_id", "reason"]].to_string(index=False))
+    by_value = quarantine[quarantine["stage"] == "value"].sort_values("value")
+    print(f"\nquarantined by value ({len(by_value)} rows; the 10 lowest):")
+    print(by_value[["row_id", "value", "reason"] + features[:4] + ["target"]].head(10).to_string(index=False))
+    for kind in ("labels", "features"):
+        injected = set(ids.iloc[rows[kinds == kind]])
+        print(f"caught {len(injected & flagged)} of {len(injected)} rows with noisy {kind}")
+    precision = len(flagged & set(ids.iloc[rows])) / max(len(flagged), 1)
+    print(f"precision: {precision:.0%} of the value-quarantined rows were noised")
+    _print_summary(project, summary)
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from lossval.ledger import Ledger
+
+    project = _project(args)
+    if args.history:
+        table = Ledger.load(project.ledger_path).status()
+    else:
+        path = project.snapshot_dir / "quarantine.parquet"
+        if not path.exists():
+            print("nothing quarantined yet: run `lossval-clean run` first")
+            return 0
+        table = pd.read_parquet(path)[["row_id", "stage", "reason", "value", "rule"]]
+    if args.csv:
+        from lossval.io import write_text
+        from tasks.quarantine import csv_safe
+
+        write_text(csv_safe(table).to_csv(index=False), args.csv)
+        print(f"wrote {len(table)} rows to {args.csv}")
+    else:
+        with pd.option_context("display.width", 200, "display.max_rows", args.limit):
+            print(table.head(args.limit).to_string(index=False))
+            if len(table) > args.limit:
+                print(f"... {len(table) - args.limit} more (--limit, --csv)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from tasks.quarantine import restore_rows
+
+    restored = restore_rows(_project(args), args.row_ids, note=args.note)
+    print(f"restored {len(restored)} row(s): {', '.join(restored)}; they are kept in every later run")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from tasks.snapshot import checkout_run
+
+    project = _project(args)
+    destination = Path(args.output) if args.output else project.data_dir / "restored" / args.run_id
+    md5, path = checkout_run(project, args.run_id, destination)
+    print(f"snapshot {md5} of run {args.run_id} restored to {path} and verified against its hash")
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from flows.stages import run_stage
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_stage(args.name, _project(args))
+    return 0
+
+
+def cmd_repro(args: argparse.Namespace) -> int:
+    project = _project(args)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
+    return subprocess.run([sys.executable, "-m", "dvc", "repro", *args.dvc_args], cwd=project.root, env=env).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lossval-clean", description=__doc__)
+    parser = argparse.ArgumentParser(prog="lossval-clean", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", default=None, help="project root (default: LOSSVAL_PROJECT_DIR or the nearest folder with params.yaml)")
+    parser.add_argument("--params", default="params.yaml", help="parameters file, relative to the project root")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="value the bundled example data with injected label noise")
-    p.add_argument("--rate", type=float, default=0.1, help="fraction of labels to flip (default 0.1)")
+
+    p = sub.add_parser("run", help="run the cleaning flow")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter, e.g. quarantine.strategy=quantile")
+    p.add_argument("--trigger", default="manual", choices=["manual", "scheduled", "dvc"], help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="the whole flow on a noised copy of the bundled example")
+    p.add_argument("--rate", type=float, default=0.1, help="share of rows to corrupt (half labels, half features)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--show", type=int, default=15, help="how many of the lowest rows to print")
-    p.set_defaults(func=demo)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("quarantine", help="list quarantined rows")
+    p.add_argument("--history", action="store_true", help="every row ever quarantined, with counts and dates, from the ledger")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--csv", help="write the table to this CSV file instead")
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("restore", help="take rows off quarantine and keep them in later runs")
+    p.add_argument("row_ids", nargs="+", metavar="ROW_ID")
+    p.add_argument("--note", default="", help="why (kept in the ledger)")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("snapshot", help="DVC snapshots")
+    snap = p.add_subparsers(dest="action", required=True)
+    c = snap.add_parser("checkout", help="bring back the cleaned data of a past run, verified by hash")
+    c.add_argument("run_id", help="an MLflow run id of the lossval-clean experiment")
+    c.add_argument("--output", help="folder to restore into (default data_dir/restored/RUN_ID)")
+    c.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("stage", help="run one DVC stage (used by dvc.yaml)")
+    p.add_argument("name", choices=["ingest", "validate", "reference", "value", "quarantine", "retrain", "record"])
+    p.set_defaults(func=cmd_stage)
+
+    p = sub.add_parser("repro", help="dvc repro, with this environment's executables on PATH")
+    p.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed on to dvc repro")
+    p.set_defaults(func=cmd_repro)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ParamsError, ValueError, RuntimeError, FileNotFoundError) as e:
+        print(f"lossval-clean {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -53,3 +53,32 @@ def precision_at_noise_count(values: np.ndarray, noisy: np.ndarray) -> float:
         return float("nan")
     lowest = np.argsort(values, kind="stable")[:k]
     return float(noisy[lowest].mean())
+
+
+# ---- downstream model scores ------------------------------------------------
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted mean of the per-class F1 over the classes present in ``y_true`` or ``y_pred``."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    scores = [f1_of_flags(y_pred == c, y_true == c) for c in np.unique(np.concatenate([y_true, y_pred]))]
+    return float(np.mean(scores))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y_true, float) - np.asarray(y_pred, float)) ** 2)))
+
+
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    total = np.sum((y_true - y_true.mean()) ** 2)
+    return float(1 - np.sum((y_true - y_pred) ** 2) / total) if total > 0 else float("nan")
+
+
+def downstream_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """``accuracy`` and ``macro_f1`` (classification) or ``rmse`` and ``r2`` (regression)."""
+    if task == "classification":
+        return {"accuracy": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred)}
+    return {"rmse": rmse(y_true, y_pred), "r2": r2(y_true, y_pred)}

@@ -186,6 +186,61 @@ class TabularNetwork:
     def classes_(self) -> np.ndarray:
         return self.label_codec_.classes
 
+    def export_module(self) -> nn.Module:
+        """A self-contained CPU module for serving: raw features (N, D) in ``feature_names_in_`` order in,
+        logits (classification, columns in ``classes_`` order) or predictions in the target's units out.
+        The scaling is baked in as buffers, so the module needs nothing else to predict."""
+        import copy
+
+        layers: list[nn.Module] = [Affine(self.feature_scaler_.mean, self.feature_scaler_.scale, inverse=False)]
+        layers.append(copy.deepcopy(self.model_).cpu().eval())
+        if self.task == "regression":
+            layers.append(Affine(self.target_scaler_.mean, self.target_scaler_.scale, inverse=True))
+        return nn.Sequential(*layers).eval()
+
+
+def export_state(estimator: TabularNetwork) -> dict[str, Any]:
+    """Weights and the few settings needed to rebuild :meth:`TabularNetwork.export_module`.
+
+    Plain tensors, numbers and strings only, so ``torch.load(..., weights_only=True)``
+    reads it back without unpickling code.
+    """
+    module = estimator.export_module()
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "task": estimator.task,
+        "n_features": int(estimator.n_features_in_),
+        "n_outputs": int(estimator._n_outputs),
+        "hidden_layers": list(estimator.hidden_layers),
+        "activation": estimator.activation,
+        "feature_names": list(estimator.feature_names_in_ or []),
+        "classes": [str(c) for c in estimator.classes_] if estimator.task == "classification" else [],
+    }
+
+
+def module_from_state(state: dict[str, Any]) -> nn.Module:
+    """Rebuild the serving module saved by :func:`export_state`."""
+    layers: list[nn.Module] = [Affine(np.zeros(state["n_features"]), np.ones(state["n_features"]), inverse=False)]
+    layers.append(build_mlp(state["n_features"], state["n_outputs"], state["hidden_layers"], state["activation"]))
+    if state["task"] == "regression":
+        layers.append(Affine(np.zeros(1), np.ones(1), inverse=True))
+    module = nn.Sequential(*layers)
+    module.load_state_dict(state["state_dict"])
+    return module.eval()
+
+
+class Affine(nn.Module):
+    """``(x - mean) / scale``, or its inverse ``x * scale + mean``, with float32 buffers."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, *, inverse: bool) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float32)))
+        self.inverse = inverse
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale + self.mean if self.inverse else (x - self.mean) / self.scale
+
 
 def epoch_batches(n_rows: int, batch_size: int, generator: torch.Generator, device: torch.device) -> tuple[Tensor, list[slice]]:
     """A fresh permutation of the rows and the slices of it that make this epoch's batches."""

@@ -1,0 +1,104 @@
+"""The ``lossval-clean`` flow: raw file -> validated, valued, cleaned, versioned snapshot + retrained model + MLflow run."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.ingest import failed_rows, ingest, save_ingested, save_validated, validate
+from tasks.project import Project
+from tasks.quarantine import quarantine, save_cleaned
+from tasks.reference import reference, save_split
+from tasks.retrain import HEADLINE, retrain, save_retrained
+from tasks.snapshot import push_snapshot, restore_params_backup, snapshot
+from tasks.tracking import EpochLogger, build_report, connect, end_run, record, start_run, write_run_record
+from tasks.value import save_valued, value
+
+
+@flow(name="lossval-clean", log_prints=True)
+def lossval_clean(
+    params_file: str = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    project_dir: str | None = None,
+    trigger: str = "manual",
+) -> dict[str, Any]:
+    """Clean one dataset end to end.
+
+    Args:
+        params_file: parameters file, relative to the project root.
+        overrides: ``{"section.key": value}`` applied on top of the file for this run.
+        project_dir: the project root (default: ``LOSSVAL_PROJECT_DIR`` or the working folder).
+        trigger: recorded as the MLflow tag ``trigger`` (manual, scheduled, dvc).
+    """
+    logger = get_run_logger()
+    project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
+    if restore_params_backup(project.root):
+        logger.warning("restored params.yaml from the backup left by an interrupted run")
+    # Whole-file checks first, in memory: a bad file fails here and writes nothing.
+    ingested = ingest(project)
+    validated = validate(project, ingested)
+    split = reference(project, validated)
+    save_ingested(project, ingested)
+    save_validated(project, ingested, validated)
+    save_split(project, split)
+
+    run_id = start_run(project, trigger=trigger)
+    try:
+        valued = value(project, split, callbacks=[EpochLogger(project, run_id)])
+        save_valued(project, valued)
+        connect(project)[0].set_tag(run_id, "device", valued.device)
+        cleaned = quarantine(
+            project, rows_in=ingested.rows_in, input_sha256=ingested.input_sha256, valid=validated.valid,
+            schema_failures=failed_rows(ingested, validated), valued=valued, run_id=run_id,
+            at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        save_cleaned(project, cleaned)
+        retrained = retrain(project, split, cleaned.flagged_ids)
+        save_retrained(project, retrained)
+        report_paths = build_report(
+            project, values=valued.values, flagged_ids=cleaned.flagged_ids, threshold=cleaned.decision.threshold,
+            rule=cleaned.decision.rule, history=valued.history, counts=cleaned.counts, scores=retrained.scores,
+            quarantine=cleaned.quarantine, ledger=cleaned.ledger, run_name=run_id, device=valued.device,
+        )
+        write_run_record(project, run_id=run_id, trigger=trigger, counts=cleaned.counts, scores=retrained.scores)
+        md5 = snapshot(project)
+        if project.params.snapshot.push:
+            push_snapshot(project, md5)
+        record(
+            project, run_id, input_sha256=ingested.input_sha256, counts=cleaned.counts, scores=retrained.scores,
+            extra_metrics={k: v for k, v in split.check.items() if isinstance(v, (int, float))},
+            values=valued.values, quarantine=cleaned.quarantine, report_paths=report_paths,
+            lossval_state=valued.model_state, downstream_state=retrained.models["clean"], train_frame=split.train,
+            snapshot_hash=md5,
+        )
+    except BaseException:
+        end_run(project, run_id, "FAILED")
+        raise
+    end_run(project, run_id, "FINISHED")
+    summary = {"run_id": run_id, "snapshot": md5, **cleaned.counts, **retrained.scores, "rule": cleaned.decision.rule}
+    create_markdown_artifact(key="lossval-clean-summary", markdown=_markdown(project, summary), description="lossval-clean run summary")
+    return summary
+
+
+def _markdown(project: Project, summary: dict[str, Any]) -> str:
+    metric = HEADLINE[project.params.base.task]
+    return "\n".join(
+        [
+            f"# lossval-clean: {project.params.ingest.path}",
+            "",
+            "| rows | count |",
+            "|---|---|",
+            *(f"| {k} | {summary[k]} |" for k in ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")),
+            "",
+            f"Threshold rule: `{summary['rule']}`",
+            "",
+            f"| test {metric} | all rows | cleaned rows |",
+            "|---|---|---|",
+            f"| {metric} | {summary[f'test_{metric}_all']:.4f} | {summary[f'test_{metric}_clean']:.4f} |",
+            "",
+            f"MLflow run `{summary['run_id']}`, DVC snapshot `{summary['snapshot']}`.",
+        ]
+    )

@@ -1,0 +1,98 @@
+"""Entry points of the DVC stages (dvc.yaml): each reads the previous stage's files, calls the same
+step the flow calls, and writes its own outputs. ``lossval-clean stage NAME`` runs one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from tasks import ingest as ingest_step
+from tasks import quarantine as quarantine_step
+from tasks import reference as reference_step
+from tasks import retrain as retrain_step
+from tasks import tracking
+from tasks import value as value_step
+from tasks.project import Project
+from tasks.snapshot import locked_hash
+
+logger = logging.getLogger("lossval_clean.stages")
+
+
+def ingest(project: Project) -> None:
+    ingest_step.save_ingested(project, ingest_step.read_input(project))
+
+
+def validate(project: Project) -> None:
+    ingested = ingest_step.load_ingested(project)
+    ingest_step.save_validated(project, ingested, ingest_step.check_rows(project, ingested))
+
+
+def reference(project: Project) -> None:
+    valid, _ = ingest_step.load_validated(project)
+    features = ingest_step.feature_names(project, list(valid.columns))
+    reference_step.save_split(project, reference_step.split_reference(project, valid, features, logger))
+
+
+def value(project: Project) -> None:
+    value_step.save_valued(project, value_step.value_rows(project, reference_step.load_split(project)))
+
+
+def quarantine(project: Project) -> None:
+    ingested = ingest_step.load_ingested(project)
+    valid, failures = ingest_step.load_validated(project)
+    cleaned = quarantine_step.decide_rows(
+        project, rows_in=ingested.rows_in, input_sha256=ingested.input_sha256, valid=valid, schema_failures=failures,
+        valued=value_step.load_valued(project), run_id=uuid.uuid4().hex,
+        at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    quarantine_step.save_cleaned(project, cleaned)
+
+
+def retrain(project: Project) -> None:
+    flagged = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
+    flagged_ids = flagged.loc[flagged["stage"] == "value", "row_id"].astype(str).tolist()
+    retrain_step.save_retrained(project, retrain_step.retrain_models(project, reference_step.load_split(project), flagged_ids))
+
+
+def record(project: Project) -> None:
+    """Log this `dvc repro` as an MLflow run (trigger=dvc), like the flow's record step."""
+    from lossval.ledger import Ledger
+
+    split = reference_step.load_split(project)
+    valued = value_step.load_valued(project)
+    retrained = retrain_step.load_retrained(project)
+    counts_file = json.loads((project.metrics_dir / "counts.json").read_text())
+    counts = {k: counts_file[k] for k in ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")}
+    quarantine_table = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
+    flagged_ids = quarantine_table.loc[quarantine_table["stage"] == "value", "row_id"].astype(str).tolist()
+    ingested = ingest_step.load_ingested(project)
+    run_id = tracking.start_run(project, trigger="dvc", device=valued.device)
+    try:
+        paths = tracking.build_report(
+            project, values=valued.values, flagged_ids=flagged_ids, threshold=counts_file["threshold"], rule=counts_file["rule"],
+            history=valued.history, counts=counts, scores=retrained.scores, quarantine=quarantine_table,
+            ledger=Ledger.load(project.ledger_path), run_name=run_id, device=valued.device,
+        )
+        tracking.write_run_record(project, run_id=run_id, trigger="dvc", counts=counts, scores=retrained.scores)
+        tracking.log_run(
+            project, run_id, input_sha256=ingested.input_sha256, counts=counts, scores=retrained.scores,
+            extra_metrics={k: v for k, v in split.check.items() if isinstance(v, (int, float))},
+            values=valued.values, quarantine=quarantine_table, report_paths=paths, lossval_state=valued.model_state,
+            downstream_state=retrained.models["clean"], train_frame=split.train, snapshot_hash=locked_hash(project),
+            history=valued.history,
+        )
+    except BaseException:
+        tracking.end_run(project, run_id, "FAILED")
+        raise
+    tracking.end_run(project, run_id, "FINISHED")
+
+
+STAGES = {f.__name__: f for f in (ingest, validate, reference, value, quarantine, retrain, record)}
+
+
+def run_stage(name: str, project: Project | None = None) -> None:
+    STAGES[name](project or Project.load())

@@ -1,0 +1,144 @@
+"""Plots and the one-page HTML report of a cleaning run (matplotlib, no pipeline imports).
+
+The report is a single self-contained HTML file (plots embedded as PNG data
+URIs), so it renders the same from disk, from the MLflow artifact view, or
+attached to an e-mail.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+_KEEP, _DROP, _LINE = "#4c78a8", "#e45756", "#222222"
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def value_histogram(values: np.ndarray, flagged: np.ndarray, threshold: float) -> bytes:
+    """Histogram of the values, quarantined rows in red, the threshold as a line."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    bins = np.histogram_bin_edges(values, bins=50)
+    ax.hist(values[~flagged], bins=bins, color=_KEEP, label=f"kept ({int((~flagged).sum())})")
+    ax.hist(values[flagged], bins=bins, color=_DROP, label=f"quarantined ({int(flagged.sum())})")
+    if np.isfinite(threshold):
+        ax.axvline(threshold, color=_LINE, linestyle="--", linewidth=1, label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="value (higher = more valuable)", ylabel="rows", title="Row values")
+    ax.legend(frameon=False)
+    return _png(fig)
+
+
+def sorted_values(values: np.ndarray, flagged: np.ndarray, threshold: float) -> bytes:
+    """Values sorted from lowest to highest, with the threshold."""
+    order = np.argsort(values, kind="stable")
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    rank = np.arange(len(values))
+    ax.scatter(rank, values[order], s=3, c=np.where(flagged[order], _DROP, _KEEP))
+    if np.isfinite(threshold):
+        ax.axhline(threshold, color=_LINE, linestyle="--", linewidth=1)
+    ax.set(xlabel="rows, sorted by value", ylabel="value", title="Sorted values and threshold")
+    return _png(fig)
+
+
+def training_curves(history: pd.DataFrame) -> bytes:
+    """Per-epoch objective and the spread of the row weights."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.2))
+    left.plot(history["epoch"], history["loss"], color=_KEEP)
+    left.set(xlabel="epoch", ylabel="LossVal objective", title="Training", yscale="log" if (history["loss"] > 0).all() else "linear")
+    right.fill_between(history["epoch"], history["weight_min"], history["weight_max"], color=_KEEP, alpha=0.15, label="min-max")
+    right.fill_between(history["epoch"], history["weight_p05"], history["weight_p95"], color=_KEEP, alpha=0.35, label="5-95 %")
+    right.plot(history["epoch"], history["weight_median"], color=_KEEP, label="median")
+    right.set(xlabel="epoch", ylabel="row weight", title="Row weights")
+    right.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
+def score_bars(scores: Mapping[str, float], metric: str) -> bytes:
+    """Test score of the model trained on all rows against the one trained on the cleaned rows."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    labels, heights = ["all rows", "cleaned rows"], [scores[f"test_{metric}_all"], scores[f"test_{metric}_clean"]]
+    bars = ax.bar(labels, heights, color=[_DROP, _KEEP])
+    ax.bar_label(bars, fmt="%.4f")
+    ax.set(ylabel=f"test {metric}", title="Downstream model, held-out test split")
+    return _png(fig)
+
+
+@dataclass
+class ReportData:
+    """Everything the one-page report shows."""
+
+    title: str
+    counts: Mapping[str, int]
+    scores: Mapping[str, float]
+    metric: str  # "accuracy" or "rmse": the headline score
+    rule: str
+    worst: pd.DataFrame  # lowest-valued rows: row_id, value, reason, columns...
+    images: Mapping[str, bytes]  # caption -> PNG
+    details: Mapping[str, str] = field(default_factory=dict)  # extra key/value lines
+    repeated: pd.DataFrame | None = None  # rows quarantined in several runs
+    previous_counts: Mapping[str, int] | None = None  # the previous run, for the change column
+
+
+def _table(frame: pd.DataFrame, float_format: str = "{:.4g}") -> str:
+    def cell(v: object) -> str:
+        if isinstance(v, (float, np.floating)):
+            return float_format.format(v)
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def render_html(data: ReportData) -> str:
+    """The one-page report as a self-contained HTML string."""
+    counts = pd.DataFrame({"count": pd.Series(data.counts, dtype="int64")})
+    if data.previous_counts:
+        previous = pd.Series(data.previous_counts).reindex(counts.index)
+        counts["previous run"] = previous.astype("Int64")
+        counts["change"] = (counts["count"] - previous).astype("Int64")
+    counts = counts.reset_index(names="rows")
+    scores = pd.DataFrame([{"metric": k, "value": v} for k, v in data.scores.items()])
+    images = "".join(
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, png in data.images.items()
+    )
+    details = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in data.details.items())
+    repeated = ""
+    if data.repeated is not None and not data.repeated.empty:
+        repeated = f"<h2>Rows quarantined in more than one run</h2>{_table(data.repeated)}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .9rem; }}
+th, td {{ border: 1px solid #ddd; padding: .25rem .6rem; text-align: right; }}
+th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
+figure {{ display: inline-block; margin: 0 1rem 1rem 0; }} figcaption {{ font-size: .85rem; color: #555; }}
+.grid {{ display: flex; gap: 2rem; flex-wrap: wrap; }}
+</style></head><body>
+<h1>{html.escape(data.title)}</h1>
+<ul>{details}<li><b>threshold rule</b>: {html.escape(data.rule)}</li></ul>
+<div class="grid"><div><h2>Rows</h2>{_table(counts)}</div><div><h2>Downstream model (held-out test split)</h2>{_table(scores)}</div></div>
+<h2>Plots</h2>{images}
+<h2>Lowest-valued rows</h2><p>Value: higher = more valuable. Reason: which part of the LossVal objective pushed the row down.</p>
+{_table(data.worst)}
+{repeated}
+</body></html>
+"""

@@ -1,0 +1,158 @@
+"""pandera schemas for the input data, and row-level validation that never drops a row silently.
+
+Two ways to get a schema:
+
+* a ``DataFrameModel`` written for a known dataset (``ElectricityExample``,
+  the bundled example), chosen with ``validate.schema_name``;
+* ``validate.schema_name: params``: a schema built from ``params.yaml``
+  (feature columns, allowed classes, ranges) for any other dataset.
+
+:func:`validate_rows` checks the file as a whole first (columns present,
+numeric columns numeric, rows left) and raises :class:`DatasetError` with one
+message naming the problem. Otherwise it runs pandera with ``lazy=True`` so
+every row-level failure is collected, and returns the valid rows plus a
+failure table ``row_id, reason`` where a reason reads
+``schema:<check>:<column>`` (``schema:not_nullable:nswprice``,
+``schema:not_numeric:day``, ``schema:isin:target``, ``schema:duplicate_id``...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from lossval.rows import ROW_ID
+
+
+class ElectricityExample(pa.DataFrameModel):
+    """The bundled Elec2 sample (data/example/electricity.csv): min-max scaled prices and demands."""
+
+    date: float = pa.Field(ge=0, le=1)
+    day: float = pa.Field(isin=[1, 2, 3, 4, 5, 6, 7])  # weekday code
+    period: float = pa.Field(ge=0, le=1)
+    nswprice: float = pa.Field(ge=0, le=1)
+    nswdemand: float = pa.Field(ge=0, le=1)
+    vicprice: float = pa.Field(ge=0, le=1)
+    vicdemand: float = pa.Field(ge=0, le=1)
+    transfer: float = pa.Field(ge=0, le=1)
+    target: str = pa.Field(isin=["DOWN", "UP"])
+
+    class Config:
+        coerce = False  # types are coerced beforehand, so that failures name the row
+        strict = False  # extra columns are reported, not fatal
+
+
+MODELS: dict[str, type[pa.DataFrameModel]] = {"electricity_example": ElectricityExample}
+
+
+class DatasetError(ValueError):
+    """The dataset as a whole is unusable; nothing is written."""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    valid: pd.DataFrame  # rows that passed, with row_id, features coerced to float
+    failures: pd.DataFrame  # row_id, reason (one row per failed input row)
+    features: list[str]
+    extra_columns: list[str]
+    failure_cases: pd.DataFrame  # pandera's full table, kept for the record
+
+
+_FINITE = pa.Check(lambda s: np.isfinite(s.astype(float)), element_wise=False, name="finite", error="NaN or inf")
+
+
+def schema_from_params(*, features: list[str], target: str, task: str, classes: list | None, ranges: dict) -> pa.DataFrameSchema:
+    """A schema for any dataset, from ``params.yaml``'s ``validate`` section."""
+    columns = {}
+    for name in features:
+        checks = [_FINITE]
+        if name in ranges:
+            low, high = ranges[name]
+            checks.append(pa.Check.in_range(low, high))
+        columns[name] = pa.Column(float, checks=checks, nullable=False)
+    target_checks = [pa.Check.isin([str(c) for c in classes])] if classes is not None and task == "classification" else []
+    if task == "regression":
+        target_checks.append(_FINITE)
+        if target in ranges:
+            target_checks.append(pa.Check.in_range(*ranges[target]))
+    columns[target] = pa.Column(float if task == "regression" else None, checks=target_checks, nullable=False)
+    return pa.DataFrameSchema(columns, strict=False, coerce=False, name="params")
+
+
+def model_schema(name: str) -> pa.DataFrameSchema:
+    try:
+        return MODELS[name].to_schema()
+    except KeyError as e:
+        raise DatasetError(f"unknown validate.schema_name {name!r}; known: {sorted(MODELS)} or 'params'") from e
+
+
+def _check_name(check: object) -> str:
+    text = str(check)
+    return re.split(r"[(\[]", text, maxsplit=1)[0].strip() or text
+
+
+def validate_rows(
+    frame: pd.DataFrame,
+    *,
+    schema: pa.DataFrameSchema,
+    target: str,
+    task: str,
+    duplicate: pd.Series,
+    id_column: str | None = None,
+) -> ValidationResult:
+    """Validate a raw frame (strings as read, plus ``row_id``) against ``schema``.
+
+    Raises:
+        DatasetError: the target or a feature column is missing, a numeric
+            column holds no number at all, or no row passes.
+    """
+    columns = [str(c) for c in frame.columns if c != ROW_ID]
+    if target not in columns:
+        raise DatasetError(f"target column {target!r} not found; columns are {columns}")
+    features = [c for c in schema.columns if c != target]
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise DatasetError(f"feature column(s) {missing} not found; columns are {columns}")
+    extra = [c for c in columns if c not in schema.columns and c != id_column]
+    numeric = list(features) + ([target] if task == "regression" else [])
+    coerced = frame.copy()
+    reasons: dict[object, list[str]] = {}
+    for name in numeric:
+        raw = frame[name]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna()
+        if len(raw) and bad.all():
+            example = raw[bad].iloc[0]
+            raise DatasetError(f"column {name!r} is not numeric: no value parses as a number (e.g. {example!r})")
+        for idx in raw.index[bad]:
+            reasons.setdefault(idx, []).append(f"schema:not_numeric:{name}")
+        coerced[name] = values.astype(float)
+    for idx in frame.index[duplicate.to_numpy()]:
+        reasons.setdefault(idx, []).append("schema:duplicate_id")
+    if task == "classification":  # labels compare as text: CSV and Parquet inputs agree
+        coerced[target] = frame[target].astype(str).where(frame[target].notna(), None)
+    failure_cases = pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+    try:
+        schema.validate(coerced, lazy=True)
+    except SchemaErrors as e:
+        failure_cases = e.failure_cases
+        file_level = failure_cases[failure_cases["index"].isna()]
+        if not file_level.empty:
+            first = file_level.iloc[0]
+            raise DatasetError(f"dataset fails schema {schema.name or ''}: {first['check']} on column {first['column']!r}") from e
+        for row in failure_cases.itertuples(index=False):
+            reasons.setdefault(row.index, []).append(f"schema:{_check_name(row.check)}:{row.column}")
+    failed = coerced.index.isin(list(reasons))
+    valid = coerced.loc[~failed].copy()
+    if valid.empty:
+        sample = next(iter(reasons.values()))[0] if reasons else "?"
+        raise DatasetError(f"no rows left: all {len(frame)} rows fail validation (e.g. {sample})")
+    failures = pd.DataFrame(
+        {ROW_ID: frame.loc[failed, ROW_ID].to_numpy(), "reason": [";".join(dict.fromkeys(reasons[i])) for i in frame.index[failed]]}
+    )
+    return ValidationResult(valid=valid, failures=failures, features=features, extra_columns=extra, failure_cases=failure_cases)

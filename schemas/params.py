@@ -1,0 +1,177 @@
+"""The typed view of ``params.yaml``: one section per pipeline stage plus ``base``.
+
+``params.yaml`` is the only home of default values; these models declare
+types and bounds but no defaults, and forbid unknown keys, so a typo or a
+wrong type in the file (or in a ``--set key=value`` override) fails the run
+before anything is written, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Base(_Section):
+    seed: int = Field(ge=0)
+    task: Literal["classification", "regression"]
+    target: str = Field(min_length=1)
+    data_dir: str = Field(min_length=1, description="folder of the pipeline's outputs, relative to the project")
+
+
+class Ingest(_Section):
+    path: str = Field(min_length=1, description="the raw dataset, CSV or Parquet, relative to the project")
+    format: Literal["auto", "csv", "parquet"]
+    id_column: str | None = Field(description="column holding a stable row id; null = a content hash of the row")
+
+
+class Validate(_Section):
+    schema_name: str = Field(description="a DataFrameModel in schemas/dataset.py, or 'params' to build one from this section")
+    features: list[str] | None = Field(description="feature columns; null = every column but the target and the id")
+    classes: list[str | int] | None = Field(description="allowed classes (classification); null = any")
+    ranges: dict[str, tuple[float, float]] = Field(description="column: [min, max], inclusive")
+
+
+class Reference(_Section):
+    path: str | None = Field(description="trusted reference rows (same columns); null = a seeded sample of the data")
+    sample_fraction: float = Field(gt=0, lt=1, description="share of the data sampled as reference when path is null")
+    test_fraction: float = Field(gt=0, lt=1, description="share of the reference held out as the test split")
+    min_rows: int = Field(ge=2)
+    max_distance_ratio: float = Field(gt=0, description="warn when reference-to-train OT exceeds this multiple of train-to-train")
+
+
+class Value(_Section):
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    hidden_layers: list[int] | None
+    device: str
+    options: dict[str, Any] = Field(description="further keyword options of lossval.LossVal")
+
+
+class Quarantine(_Section):
+    strategy: Literal["auto", "quantile", "value"]
+    quantile: float = Field(ge=0, le=1)
+    value: float
+    max_fraction: float = Field(ge=0, le=1)
+
+
+class Retrain(_Section):
+    model: Literal["mlp"]
+    hidden_layers: list[int] | None
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+
+
+class Snapshot(_Section):
+    push: bool = Field(description="push the snapshot to the DVC remote")
+
+
+class Tracking(_Section):
+    experiment: str = Field(min_length=1)
+    registered_model: str = Field(min_length=1)
+
+
+class Params(_Section):
+    """Every setting of a pipeline run."""
+
+    base: Base
+    ingest: Ingest
+    validate_: Validate = Field(alias="validate")
+    reference: Reference
+    value: Value
+    quarantine: Quarantine
+    retrain: Retrain
+    snapshot: Snapshot
+    tracking: Tracking
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("validate_", mode="after")
+    @classmethod
+    def _features_unique(cls, v: Validate) -> Validate:
+        if v.features is not None and len(set(v.features)) != len(v.features):
+            raise ValueError("validate.features lists a column twice")
+        return v
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def flat(self) -> dict[str, str]:
+        """``section.key -> value`` strings, for MLflow params."""
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in _flatten(self.as_dict()).items()}
+
+
+class ParamsError(ValueError):
+    """params.yaml or an override is invalid; the message names the key."""
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and key not in ("options", "ranges"):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def apply_overrides(tree: dict[str, Any], overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
+    """Set ``section.key`` values; strings ``"a.b=value"`` are parsed as YAML scalars."""
+    tree = copy.deepcopy(tree)
+    items = overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
+    for dotted, value in items:
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ParamsError(f"unknown parameter {dotted!r}: no section {part!r}")
+            node = node[part]
+        node[leaf] = value
+    return tree
+
+
+def parse_override(override: str) -> tuple[str, Any]:
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise ParamsError(f"an override must look like section.key=value, got {override!r}")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ParamsError(f"override {override!r}: value is not valid YAML") from e
+
+
+def load_params(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] = ()) -> Params:
+    """Read ``params.yaml``, apply overrides, validate everything.
+
+    Raises:
+        ParamsError: missing or unreadable file, unknown key, wrong type; the
+            message lists every problem with its dotted key.
+    """
+    path = Path(path)
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except FileNotFoundError as e:
+        raise ParamsError(f"params file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ParamsError(f"params file {path} is not valid YAML: {e}") from e
+    if not isinstance(tree, dict):
+        raise ParamsError(f"params file {path} must hold a mapping of sections")
+    tree = apply_overrides(tree, overrides)
+    try:
+        return Params.model_validate(tree)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ParamsError(f"invalid parameters in {path.name}: {problems}") from e

@@ -1,0 +1,105 @@
+"""Steps 1-2: read the raw file and give rows stable ids; validate them with pandera."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+from prefect import get_run_logger, task
+
+from lossval.io import write_parquet
+from lossval.rows import ROW_ID, assign_row_ids, file_sha256, read_table
+from schemas.dataset import ValidationResult, model_schema, schema_from_params, validate_rows
+from tasks.project import Project
+
+DUPLICATE = "_duplicate"
+
+
+@dataclass(frozen=True)
+class Ingested:
+    frame: pd.DataFrame  # every input row, values as read, plus row_id and the duplicate flag
+    input_sha256: str
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.frame)
+
+
+def read_input(project: Project) -> Ingested:
+    """Read ``ingest.path`` (never modified) and assign row ids. Raises TableError on an unusable file."""
+    cfg = project.params.ingest
+    path = project.input_path(cfg.path)
+    frame = read_table(path, fmt=cfg.format)
+    ids, duplicate = assign_row_ids(frame, cfg.id_column)
+    frame = frame.copy()
+    frame.insert(0, ROW_ID, ids)
+    frame[DUPLICATE] = duplicate
+    return Ingested(frame=frame, input_sha256=file_sha256(path))
+
+
+def save_ingested(project: Project, ingested: Ingested) -> None:
+    write_parquet(ingested.frame.astype({c: "string" for c in ingested.frame.columns if c not in (DUPLICATE,)}), project.work_file("ingested.parquet"))
+
+
+def load_ingested(project: Project) -> Ingested:
+    frame = pd.read_parquet(project.work_file("ingested.parquet"))
+    frame = frame.astype({c: object for c in frame.columns if c != DUPLICATE}).where(frame.notna(), None)
+    return Ingested(frame=frame, input_sha256=file_sha256(project.input_path(project.params.ingest.path)))
+
+
+def build_schema(project: Project, columns: list[str]) -> pa.DataFrameSchema:
+    """The schema named in ``validate.schema_name``, or one built from params for these columns."""
+    base, cfg = project.params.base, project.params.validate_
+    if cfg.schema_name != "params":
+        return model_schema(cfg.schema_name)
+    features = cfg.features or [c for c in columns if c not in (ROW_ID, DUPLICATE, base.target, project.params.ingest.id_column)]
+    return schema_from_params(features=features, target=base.target, task=base.task, classes=cfg.classes, ranges=cfg.ranges)
+
+
+def feature_names(project: Project, columns: list[str]) -> list[str]:
+    return [c for c in build_schema(project, columns).columns if c != project.params.base.target]
+
+
+def check_rows(project: Project, ingested: Ingested) -> ValidationResult:
+    """Validate every row. Raises DatasetError when the file as a whole is unusable."""
+    base = project.params.base
+    raw = ingested.frame.drop(columns=[DUPLICATE])
+    schema = build_schema(project, [str(c) for c in raw.columns])
+    return validate_rows(
+        raw, schema=schema, target=base.target, task=base.task, duplicate=ingested.frame[DUPLICATE],
+        id_column=project.params.ingest.id_column,
+    )
+
+
+def failed_rows(ingested: Ingested, result: ValidationResult) -> pd.DataFrame:
+    """The schema failures with every column of the row as read: row_id, reason, columns..."""
+    failed = result.failures.merge(ingested.frame.drop(columns=[DUPLICATE]), on=ROW_ID, how="left")
+    return failed.astype("string")
+
+
+def save_validated(project: Project, ingested: Ingested, result: ValidationResult) -> None:
+    write_parquet(result.valid, project.work_file("valid.parquet"))
+    write_parquet(failed_rows(ingested, result), project.work_file("schema_failures.parquet"))
+
+
+def load_validated(project: Project) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(valid rows, schema failures with their raw columns)."""
+    return pd.read_parquet(project.work_file("valid.parquet")), pd.read_parquet(project.work_file("schema_failures.parquet"))
+
+
+@task(name="ingest")
+def ingest(project: Project) -> Ingested:
+    ingested = read_input(project)
+    get_run_logger().info("ingested %d rows from %s (sha256 %s)", ingested.rows_in, project.params.ingest.path, ingested.input_sha256[:12])
+    return ingested
+
+
+@task(name="validate")
+def validate(project: Project, ingested: Ingested) -> ValidationResult:
+    result = check_rows(project, ingested)
+    logger = get_run_logger()
+    logger.info("validated: %d rows pass, %d quarantined by the schema", len(result.valid), len(result.failures))
+    if result.extra_columns:
+        logger.warning("columns not in the schema are kept but not used as features: %s", result.extra_columns)
+    return result

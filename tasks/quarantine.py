@@ -1,0 +1,151 @@
+"""Step 5: turn values into keep / quarantine decisions, and keep the ledger across runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from prefect import get_run_logger, task
+
+from lossval.io import write_json, write_parquet
+from lossval.ledger import Ledger
+from lossval.rows import ROW_ID
+from lossval.threshold import Decision, decide
+from tasks.project import Project
+from tasks.value import Valued
+
+QUARANTINE_HEAD = [ROW_ID, "reason", "value", "rule", "stage"]
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    clean: pd.DataFrame  # every kept input row: row_id + the input columns
+    quarantine: pd.DataFrame  # row_id, reason, value, rule, stage + the row's columns
+    decision: Decision  # over the valued rows, in the order of Valued.values
+    flagged_ids: list[str]  # value-quarantined row ids
+    counts: dict[str, int]
+    ledger: Ledger
+    fingerprint: str
+
+
+def fingerprint(project: Project, input_sha256: str) -> str:
+    """Identifies a run's inputs and parameters: equal fingerprints give equal outputs."""
+    params = project.params.as_dict()
+    for volatile in ("snapshot", "tracking"):
+        params.pop(volatile, None)
+    text = json.dumps({"input": input_sha256, "params": params}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def decide_rows(
+    project: Project,
+    *,
+    rows_in: int,
+    input_sha256: str,
+    valid: pd.DataFrame,
+    schema_failures: pd.DataFrame,
+    valued: Valued,
+    run_id: str,
+    at: str,
+) -> Cleaned:
+    """Quarantine schema failures and low-valued rows; pinned (restored) rows are always kept."""
+    cfg = project.params.quarantine
+    ledger = Ledger.load(project.ledger_path)
+    values = valued.values
+    decision = decide(values["value"].to_numpy(), strategy=cfg.strategy, quantile=cfg.quantile, value=cfg.value, max_fraction=cfg.max_fraction)
+    pinned = values[ROW_ID].isin(ledger.pinned()).to_numpy()
+    flagged = decision.flagged & ~pinned
+    if pinned.any():
+        get_run_logger().info("%d rows below the threshold are pinned by restore and kept", int((decision.flagged & pinned).sum()))
+    by_value = values.loc[flagged, [ROW_ID, "value", "reason"]].assign(
+        reason=lambda f: "value:" + f["reason"] + "-like", rule=decision.rule, stage="value"
+    )
+    by_value = by_value.merge(valid, on=ROW_ID, how="left")
+    by_schema = schema_failures.assign(value=np.nan, rule="schema", stage="schema")
+    quarantine = pd.concat([by_schema, by_value], ignore_index=True)
+    quarantine = quarantine[QUARANTINE_HEAD + [c for c in quarantine.columns if c not in QUARANTINE_HEAD]]
+    quarantine = quarantine.astype({c: "string" for c in quarantine.columns if c not in ("value",)})
+    dropped = set(quarantine[ROW_ID].astype(str))
+    clean = valid.loc[~valid[ROW_ID].astype(str).isin(dropped)].reset_index(drop=True)
+    counts = {
+        "rows_in": rows_in,
+        "rows_quarantined_schema": len(by_schema),
+        "rows_quarantined_value": len(by_value),
+        "rows_clean": len(clean),
+    }
+    if counts["rows_in"] != counts["rows_quarantined_schema"] + counts["rows_quarantined_value"] + counts["rows_clean"]:
+        raise AssertionError(f"row accounting is off: {counts}")  # never expected: every row is clean or quarantined
+    fp = fingerprint(project, input_sha256)
+    ledger = ledger.record(quarantine[[ROW_ID, "value", "reason", "rule"]], fingerprint=fp, run_id=run_id, at=at)
+    return Cleaned(clean=clean, quarantine=quarantine, decision=decision, flagged_ids=by_value[ROW_ID].tolist(), counts=counts, ledger=ledger, fingerprint=fp)
+
+
+def save_cleaned(project: Project, cleaned: Cleaned) -> None:
+    """Clean data and quarantine first, the ledger last: a crash in between leaves the old ledger."""
+    write_parquet(cleaned.clean, project.snapshot_dir / "clean.parquet")
+    write_parquet(cleaned.quarantine, project.snapshot_dir / "quarantine.parquet")
+    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold, "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
+    cleaned.ledger.save(project.ledger_path)
+
+
+@task(name="quarantine")
+def quarantine(project: Project, **inputs) -> Cleaned:
+    cleaned = decide_rows(project, **inputs)
+    c = cleaned.counts
+    get_run_logger().info(
+        "%d rows in: %d quarantined by schema, %d by value (%s), %d clean",
+        c["rows_in"], c["rows_quarantined_schema"], c["rows_quarantined_value"], cleaned.decision.rule, c["rows_clean"],
+    )
+    return cleaned
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe (numbers are untouched)."""
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype == object or pd.api.types.is_string_dtype(out[name]):
+            text = out[name].astype("string")
+            risky = text.str.startswith(_FORMULA_START, na=False)
+            out[name] = text.where(~risky, "'" + text)
+    return out
+
+
+def restore_rows(project: Project, row_ids: list[str], *, note: str = "") -> list[str]:
+    """Pin rows as kept: a ``restored`` ledger event each, and the rows moved back into the clean data now.
+
+    Raises:
+        ValueError: an id is not value-quarantined in the current snapshot (unknown, or a schema failure).
+    """
+    from datetime import datetime, timezone
+
+    path_q, path_c = project.snapshot_dir / "quarantine.parquet", project.snapshot_dir / "clean.parquet"
+    if not path_q.exists():
+        raise ValueError("nothing to restore: no snapshot yet (run `lossval-clean run` first)")
+    table = pd.read_parquet(path_q)
+    wanted = list(dict.fromkeys(map(str, row_ids)))
+    stage = dict(zip(table[ROW_ID].astype(str), table["stage"]))
+    schema_rows = [r for r in wanted if stage.get(r) == "schema"]
+    if schema_rows:
+        raise ValueError(f"rows {schema_rows} failed the schema (their data is invalid) and cannot be restored; fix them in the source")
+    unknown = [r for r in wanted if r not in stage]
+    if unknown:
+        raise ValueError(f"rows {unknown} are not in the current quarantine; see `lossval-clean quarantine`")
+    ledger = Ledger.load(project.ledger_path).restore(wanted, at=datetime.now(timezone.utc).isoformat(timespec="seconds"), note=note)
+    valid = pd.read_parquet(project.work_file("valid.parquet"))
+    back = valid[valid[ROW_ID].astype(str).isin(wanted)]
+    clean = pd.concat([pd.read_parquet(path_c), back], ignore_index=True)
+    write_parquet(clean, path_c)
+    write_parquet(table[~table[ROW_ID].astype(str).isin(wanted)], path_q)
+    counts_path = project.metrics_dir / "counts.json"
+    counts = json.loads(counts_path.read_text())
+    counts["rows_quarantined_value"] -= len(back)
+    counts["rows_clean"] += len(back)
+    write_json(counts, counts_path)
+    ledger.save(project.ledger_path)
+    return wanted

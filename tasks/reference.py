@@ -1,0 +1,107 @@
+"""Step 3: the trusted reference set, its checks, and the held-out test split."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from prefect import get_run_logger, task
+
+from lossval.io import write_json, write_parquet
+from lossval.reference import reference_distance
+from lossval.rows import ROW_ID, assign_row_ids, read_table
+from schemas.dataset import DatasetError, ValidationResult
+from tasks.ingest import check_rows, Ingested
+from tasks.project import Project
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame  # rows to value (row_id, features, target)
+    reference: pd.DataFrame  # trusted rows LossVal compares with
+    test: pd.DataFrame  # held out: never valued, never thresholded
+    trusted_ids: list[str] = field(default_factory=list)  # input rows used as reference/test (kept as clean)
+    check: dict = field(default_factory=dict)
+
+
+def split_reference(project: Project, valid: pd.DataFrame, features: list[str], logger: logging.Logger | logging.LoggerAdapter) -> Split:
+    """Build the reference and test sets and check them.
+
+    Raises:
+        DatasetError: too few reference rows, a training class missing from the
+            reference, a reference class unseen in training.
+    """
+    base, cfg = project.params.base, project.params.reference
+    rng = np.random.default_rng(base.seed)
+    columns = [ROW_ID, *features, base.target]
+    if cfg.path is not None:
+        ref_raw = read_table(project.input_path(cfg.path))
+        ids, dup = assign_row_ids(ref_raw)
+        ref_raw.insert(0, ROW_ID, ids)
+        checked = check_rows(project, Ingested(frame=ref_raw.assign(_duplicate=dup), input_sha256=""))
+        if len(checked.failures):
+            logger.warning("%d reference rows fail the schema and are not used", len(checked.failures))
+        pool, train, trusted = checked.valid[columns], valid[columns], []
+        source = "file"
+    else:
+        logger.warning("no reference.path: sampling %.0f%% of the data as the trusted reference; a separate clean file is recommended", 100 * cfg.sample_fraction)
+        take = rng.random(len(valid)) < cfg.sample_fraction
+        pool, train = valid.loc[take, columns], valid.loc[~take, columns]
+        trusted = pool[ROW_ID].astype(str).tolist()
+        source = "sample"
+    is_test = rng.random(len(pool)) < cfg.test_fraction
+    reference, test = pool.loc[~is_test].reset_index(drop=True), pool.loc[is_test].reset_index(drop=True)
+    if len(reference) < cfg.min_rows:
+        raise DatasetError(f"reference set too small: {len(reference)} rows after holding out the test split, need >= {cfg.min_rows} (reference.min_rows)")
+    if len(test) < 2:
+        raise DatasetError(f"test split too small: {len(test)} rows; raise reference.test_fraction or add reference rows")
+    if len(train) < 2:
+        raise DatasetError(f"only {len(train)} rows left to value after taking the reference set")
+    if base.task == "classification":
+        train_classes, ref_classes = set(train[base.target]), set(reference[base.target])
+        if missing := sorted(train_classes - ref_classes):
+            raise DatasetError(f"reference set lacks classes present in the data: {missing}; every class needs reference rows")
+        if unseen := sorted((ref_classes | set(test[base.target])) - train_classes):
+            raise DatasetError(f"reference set has classes never seen in the data: {unseen}")
+    check = reference_distance(train[features].to_numpy(float), reference[features].to_numpy(float), seed=base.seed)
+    check.update(reference_rows=len(reference), test_rows=len(test), reference_source=source)
+    if check["reference_distance_ratio"] > cfg.max_distance_ratio:
+        logger.warning(
+            "reference set is far from the data: OT ratio %.2f > %.2f (reference.max_distance_ratio); values may be unreliable",
+            check["reference_distance_ratio"], cfg.max_distance_ratio,
+        )
+    return Split(train=train.reset_index(drop=True), reference=reference, test=test, trusted_ids=trusted, check=check)
+
+
+def save_split(project: Project, split: Split) -> None:
+    write_parquet(split.train, project.work_file("train.parquet"))
+    write_parquet(split.reference, project.work_file("reference.parquet"))
+    write_parquet(split.test, project.work_file("test.parquet"))
+    write_json({**split.check, "trusted_ids": split.trusted_ids}, project.work_file("reference_check.json"))
+
+
+def load_split(project: Project) -> Split:
+    import json
+
+    check = json.loads(project.work_file("reference_check.json").read_text())
+    trusted = check.pop("trusted_ids")
+    return Split(
+        train=pd.read_parquet(project.work_file("train.parquet")),
+        reference=pd.read_parquet(project.work_file("reference.parquet")),
+        test=pd.read_parquet(project.work_file("test.parquet")),
+        trusted_ids=trusted,
+        check=check,
+    )
+
+
+@task(name="reference")
+def reference(project: Project, validated: ValidationResult) -> Split:
+    logger = get_run_logger()
+    split = split_reference(project, validated.valid, validated.features, logger)
+    logger.info(
+        "reference: %d rows (%s), test: %d rows, train: %d rows; OT ratio to train %.2f",
+        len(split.reference), split.check["reference_source"], len(split.test), len(split.train), split.check["reference_distance_ratio"],
+    )
+    return split

@@ -1,0 +1,165 @@
+"""Step 7: version the cleaned snapshot with DVC, push it, and bring any past one back by hash.
+
+Uses the ``dvc`` command line (the stable interface), run with the same
+Python as this process. The snapshot is the ``quarantine`` stage's output
+folder (clean data, quarantine table, ledger); its DVC hash (``<md5>.dir``)
+identifies it everywhere: in ``dvc.lock``, in the MLflow run (tag
+``dvc_snapshot``) and in the DVC cache and remote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from prefect import get_run_logger, task
+
+from lossval.io import write_bytes, write_text
+from tasks.project import PARAMS_FILE, Project
+
+
+class SnapshotError(RuntimeError):
+    """A DVC command failed; the message carries DVC's own words."""
+
+
+def dvc(project: Project, *args: str, timeout: float = 600) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=project.root, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        raise SnapshotError(f"`dvc {' '.join(args)}` failed: {' '.join(message[-3:]) if message else 'no output'}")
+    return result.stdout
+
+
+def snapshot_out(project: Project) -> str:
+    return project.snapshot_dir.relative_to(project.root).as_posix()
+
+
+def locked_hash(project: Project) -> str:
+    """The snapshot folder's DVC hash as recorded in dvc.lock."""
+    lock = yaml.safe_load((project.root / "dvc.lock").read_text())
+    for out in lock["stages"]["quarantine"]["outs"]:
+        if out["path"] == snapshot_out(project):
+            return out["md5"]
+    raise SnapshotError(f"dvc.lock has no entry for {snapshot_out(project)}")
+
+
+@contextlib.contextmanager
+def params_of_run(project: Project) -> Iterator[None]:
+    """Make params.yaml show this run's effective parameters while DVC records them, then put it back.
+
+    A run with ``--set`` overrides then leaves a dvc.lock that says which
+    parameters produced its outputs, and ``dvc status`` reports the
+    difference from params.yaml afterwards, as ``dvc exp run -S`` would.
+    The original is kept in ``params.yaml.lossval-backup`` until restored.
+    """
+    path = project.root / PARAMS_FILE
+    original = path.read_bytes()
+    if yaml.safe_load(original) == project.params.as_dict() or not project.overrides:
+        yield
+        return
+    backup = path.with_name(PARAMS_FILE + ".lossval-backup")
+    write_bytes(original, backup)
+    try:
+        write_text(yaml.safe_dump(project.params.as_dict(), sort_keys=False), path)
+        yield
+    finally:
+        write_bytes(original, path)
+        backup.unlink(missing_ok=True)
+
+
+def restore_params_backup(root: Path) -> bool:
+    """After a crash inside :func:`params_of_run`: put the user's params.yaml back."""
+    backup = root / (PARAMS_FILE + ".lossval-backup")
+    if backup.exists():
+        os.replace(backup, root / PARAMS_FILE)
+        return True
+    return False
+
+
+def commit(project: Project) -> str:
+    """Record every stage's outputs in dvc.lock and the DVC cache; return the snapshot hash."""
+    with params_of_run(project):
+        dvc(project, "commit", "--force")
+    return locked_hash(project)
+
+
+def push(project: Project) -> None:
+    dvc(project, "push")
+
+
+def checkout(project: Project, md5: str, destination: Path) -> Path:
+    """Bring snapshot ``md5`` back into ``destination`` (from the cache, else the remote) and verify it."""
+    if not md5.endswith(".dir") or not all(c in "0123456789abcdef" for c in md5[:-4]) or len(md5) != 36:
+        raise SnapshotError(f"not a DVC folder hash: {md5!r}")
+    staging = project.data_dir / ".restore"
+    staging.mkdir(parents=True, exist_ok=True)
+    name = f"snapshot-{md5[:12]}"
+    restored = staging / name
+    # DVC refuses .dvc files in git-ignored folders: the pointer sits at the root, its output in the data folder
+    pointer = project.root / f".lossval-restore-{md5[:12]}.dvc"
+    write_text(yaml.safe_dump({"outs": [{"md5": md5, "path": restored.relative_to(project.root).as_posix(), "hash": "md5"}]}), pointer)
+    try:
+        dvc(project, "pull", pointer.name)
+        verify(project, md5, restored)
+        destination = Path(destination)
+        if destination.exists():
+            shutil.rmtree(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(restored, destination)
+        return destination
+    finally:
+        pointer.unlink(missing_ok=True)
+        shutil.rmtree(restored, ignore_errors=True)
+
+
+def verify(project: Project, md5: str, folder: Path) -> None:
+    """Check every file of ``folder`` against the snapshot's manifest in the DVC cache."""
+    manifest_path = project.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    entries = json.loads(manifest_path.read_text())
+    expected = {e["relpath"]: e["md5"] for e in entries}
+    found = {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    if found != expected:
+        bad = sorted(set(expected.items()) ^ set(found.items()))
+        raise SnapshotError(f"snapshot {md5} failed verification: {bad[:3]}")
+
+
+@task(name="snapshot")
+def snapshot(project: Project) -> str:
+    md5 = commit(project)
+    get_run_logger().info("snapshot %s committed to dvc.lock and the DVC cache", md5)
+    return md5
+
+
+@task(name="push", retries=3, retry_delay_seconds=2)
+def push_snapshot(project: Project, md5: str) -> None:
+    """Push to the DVC remote (retried: remotes fail transiently). The snapshot stays in the cache either way."""
+    push(project)
+    get_run_logger().info("snapshot %s pushed to the DVC remote", md5)
+
+
+def checkout_run(project: Project, run_id: str, destination: Path) -> tuple[str, Path]:
+    """Find the run's snapshot hash in MLflow (tag ``dvc_snapshot``) and check it out into ``destination``."""
+    from mlflow.exceptions import MlflowException
+
+    from tasks.tracking import connect
+
+    client, _ = connect(project)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as e:
+        raise SnapshotError(f"no MLflow run {run_id!r} in {project.params.tracking.experiment!r}") from e
+    md5 = run.data.tags.get("dvc_snapshot")
+    if not md5:
+        raise SnapshotError(f"run {run_id} has no dvc_snapshot tag: it did not finish its snapshot step")
+    return md5, checkout(project, md5, destination)

@@ -1,0 +1,214 @@
+"""MLflow: one run per pipeline run, with params, metrics, value tables, plots, the report and the models.
+
+The tracking URI is ``MLFLOW_TRACKING_URI`` when set, else a sqlite file in
+the project (``mlflow.db``, artifacts in ``mlruns/``). Per-epoch metrics
+arrive live through :class:`EpochLogger`, a LossVal callback; the core
+library never imports MLflow. Names logged here are a contract that other
+tools read (see README): change them only with care.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+from prefect import get_run_logger, task
+
+from lossval import report as report_lib
+from lossval.io import write_bytes, write_json, write_text
+from lossval.ledger import Ledger
+from lossval.model import module_from_state
+from lossval.rows import ROW_ID
+from tasks.project import Project
+
+EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
+PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after"}
+
+
+def tracking_uri(project: Project) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project.root / 'mlflow.db'}"
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def connect(project: Project) -> tuple[MlflowClient, str]:
+    """Point MLflow at the project's store and return (client, experiment id), creating the experiment once."""
+    uri = tracking_uri(project)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    name = project.params.tracking.experiment
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return client, experiment.experiment_id
+    location = (project.root / "mlruns").as_uri() if _is_local(uri) else None
+    return client, client.create_experiment(name, artifact_location=location)
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def start_run(project: Project, *, trigger: str, device: str | None = None) -> str:
+    """Create the run (status RUNNING) with its readable name and tags; return its id."""
+    client, experiment_id = connect(project)
+    dataset = Path(project.params.ingest.path).stem
+    now = datetime.now(timezone.utc)
+    tags = {
+        "trigger": trigger,
+        "git_commit": git_commit(project.root),
+        "dataset": dataset,
+        "mlflow.source.name": "lossval-clean",
+    }
+    if device:
+        tags["device"] = device
+    run = client.create_run(experiment_id, run_name=f"{dataset} {now:%Y-%m-%d %H:%M}", tags=tags)
+    return run.info.run_id
+
+
+def end_run(project: Project, run_id: str, status: str) -> None:
+    client, _ = connect(project)
+    client.set_terminated(run_id, status=status)
+
+
+class EpochLogger:
+    """LossVal callback: logs each epoch's metrics to the run, step = epoch."""
+
+    def __init__(self, project: Project, run_id: str) -> None:
+        self.client, _ = connect(project)
+        self.run_id = run_id
+
+    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+
+def build_report(project: Project, *, values: pd.DataFrame, flagged_ids: list[str], threshold: float, rule: str,
+                 history: pd.DataFrame, counts: Mapping[str, int], scores: Mapping[str, float], quarantine: pd.DataFrame,
+                 ledger: Ledger, run_name: str, device: str) -> dict[str, Path]:
+    """Write the plots and report.html into the reports folder; return name -> path."""
+    task_ = project.params.base.task
+    metric = "accuracy" if task_ == "classification" else "rmse"
+    v = values["value"].to_numpy()
+    flagged = values[ROW_ID].isin(set(flagged_ids)).to_numpy()
+    images = {
+        "values_hist.png": report_lib.value_histogram(v, flagged, threshold),
+        "values_sorted.png": report_lib.sorted_values(v, flagged, threshold),
+        "training.png": report_lib.training_curves(history),
+        "scores.png": report_lib.score_bars(scores, metric),
+    }
+    value_rows = quarantine[quarantine["stage"] == "value"]
+    worst = pd.concat([value_rows, quarantine[quarantine["stage"] == "schema"]]).head(25).drop(columns=["stage"])
+    status = ledger.status()
+    runs = ledger.runs()
+    previous = _previous_counts(project)
+    data = report_lib.ReportData(
+        title=f"lossval-clean: {run_name}",
+        counts=counts,
+        scores=scores,
+        metric=metric,
+        rule=rule,
+        worst=worst,
+        images={PLOTS[k]: png for k, png in images.items()},
+        details={"dataset": project.params.ingest.path, "task": task_, "device": device, "runs in ledger": str(len(runs))},
+        repeated=status[status["times_quarantined"] > 1].head(25) if not status.empty else None,
+        previous_counts=previous,
+    )
+    paths = {name: write_bytes(png, project.reports_dir / name) for name, png in images.items()}
+    paths["report.html"] = write_text(report_lib.render_html(data), project.reports_dir / "report.html")
+    return paths
+
+
+def _previous_counts(project: Project) -> dict[str, int] | None:
+    path = project.work_file("run.json")
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("counts")
+
+
+def write_run_record(project: Project, *, run_id: str, trigger: str, counts: Mapping[str, int], scores: Mapping[str, float]) -> None:
+    write_json({"run_id": run_id, "trigger": trigger, "counts": dict(counts), "scores": dict(scores)}, project.work_file("run.json"))
+
+
+def log_run(
+    project: Project,
+    run_id: str,
+    *,
+    input_sha256: str,
+    counts: Mapping[str, int],
+    scores: Mapping[str, float],
+    extra_metrics: Mapping[str, float],
+    values: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    report_paths: Mapping[str, Path],
+    lossval_state: dict,
+    downstream_state: dict,
+    train_frame: pd.DataFrame,
+    snapshot_hash: str,
+    history: pd.DataFrame | None = None,
+) -> str:
+    """Log everything but the live epoch metrics; register the downstream model. Returns its model URI."""
+    client, _ = connect(project)
+    params = {**project.params.flat(), "input_sha256": input_sha256}
+    client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
+    now = int(time.time() * 1000)
+    metrics = {**counts, **scores, **extra_metrics, **_value_distribution(values["value"].to_numpy())}
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    if history is not None:  # runs that were not watched live (dvc repro)
+        rows = history.to_dict("records")
+        client.log_batch(run_id, metrics=[Metric(k, float(r[k]), now, int(r["epoch"])) for r in rows for k in EPOCH_METRICS if k in r])
+    with mlflow.start_run(run_id=run_id):
+        tmp = project.work / "artifacts"
+        tmp.mkdir(parents=True, exist_ok=True)
+        values.to_parquet(tmp / "values.parquet", index=False)
+        quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
+        mlflow.log_artifact(str(tmp / "values.parquet"))
+        mlflow.log_artifact(str(tmp / "quarantine.parquet"))
+        for path in report_paths.values():
+            mlflow.log_artifact(str(path))
+        features = [c for c in train_frame.columns if c not in (ROW_ID, project.params.base.target)]
+        mlflow.log_input(
+            mlflow.data.from_pandas(train_frame, source=str(project.params.ingest.path), name=Path(project.params.ingest.path).name,
+                                    targets=project.params.base.target),
+            context="training",
+        )
+        example = np.array(train_frame[features].head(5).to_numpy(dtype=np.float32), copy=True)
+        requirements = [f"torch=={torch.__version__.split('+')[0]}"]
+        mlflow.pytorch.log_model(module_from_state(lossval_state), name="lossval_model", serialization_format="pt2",
+                                 input_example=example, pip_requirements=requirements)
+        info = mlflow.pytorch.log_model(
+            module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=example,
+            pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
+        )
+        mlflow.set_tag("dvc_snapshot", snapshot_hash)
+    return info.model_uri
+
+
+def _value_distribution(values: np.ndarray) -> dict[str, float]:
+    q = np.quantile(values, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    names = ("value_min", "value_p05", "value_p25", "value_median", "value_p75", "value_p95", "value_max")
+    return {**dict(zip(names, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
+
+
+@task(name="record", retries=2, retry_delay_seconds=5)
+def record(project: Project, run_id: str, **inputs) -> str:
+    uri = log_run(project, run_id, **inputs)
+    get_run_logger().info("MLflow run %s recorded at %s", run_id, tracking_uri(project))
+    return uri

@@ -1,0 +1,156 @@
+"""The lossval-clean flow end to end, for real: Prefect test harness, MLflow sqlite, DVC with a local remote."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from flows.pipeline import lossval_clean
+from lossval.ledger import Ledger
+from tasks.project import Project
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+EPOCH_METRICS = ("loss", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
+
+
+def _ids(path) -> set[str]:
+    return set(pd.read_parquet(path)["row_id"].astype(str))
+
+
+def _input_ids(project: Project) -> set[str]:
+    from lossval.rows import assign_row_ids, read_table
+
+    ids, _ = assign_row_ids(read_table(project.input_path(project.params.ingest.path)))
+    return set(ids)
+
+
+def test_flow_end_to_end(project_dir):
+    summary = lossval_clean(project_dir=str(project_dir))
+    project = Project.load(project_dir)
+    snap = project.snapshot_dir
+
+    # every input row is in exactly one of clean and quarantine, by id
+    clean, quarantined = _ids(snap / "clean.parquet"), _ids(snap / "quarantine.parquet")
+    assert not clean & quarantined
+    assert clean | quarantined == _input_ids(project)
+    assert summary["rows_in"] == summary["rows_quarantined_schema"] + summary["rows_quarantined_value"] + summary["rows_clean"] == 600
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("lossval-clean")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_id == summary["run_id"] and run.info.status == "FINISHED"
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["quarantine.strategy"] == "auto" and params["value.epochs"] == "3" and len(params["input_sha256"]) == 64
+    assert metrics["rows_in"] == metrics["rows_quarantined_schema"] + metrics["rows_quarantined_value"] + metrics["rows_clean"]
+    for name in ("test_accuracy_all", "test_accuracy_clean", "test_macro_f1_all", "test_macro_f1_clean"):
+        assert 0 <= metrics[name] <= 1
+    for name in EPOCH_METRICS:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [1, 2, 3]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"values.parquet", "quarantine.parquet", "report.html", "values_hist.png", "values_sorted.png", "training.png"} <= artifacts
+    assert tags["trigger"] == "manual" and tags["device"] == "cpu" and "git_commit" in tags
+    lock = yaml.safe_load((project_dir / "dvc.lock").read_text())
+    (snapshot_out,) = [o for o in lock["stages"]["quarantine"]["outs"] if o["path"] == "data/pipeline/snapshot"]
+    assert tags["dvc_snapshot"] == snapshot_out["md5"] == summary["snapshot"]
+    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.name == "raw.csv"
+
+    values = pd.read_parquet(client.download_artifacts(run.info.run_id, "values.parquet"))
+    assert {"row_id", "value", "loss_part", "transport_part", "reason"} <= set(values.columns)
+    q = pd.read_parquet(client.download_artifacts(run.info.run_id, "quarantine.parquet"))
+    assert {"row_id", "reason", "value", "rule", "date", "target"} <= set(q.columns)
+    assert q["reason"].str.startswith(("value:", "schema:")).all()
+
+    models = client.search_logged_models([experiment.experiment_id])
+    assert {m.name for m in models} == {"lossval_model", "downstream_model"}
+    (version,) = client.search_model_versions("name='lossval-clean-downstream'")
+    assert version.run_id == run.info.run_id
+
+    ledger = Ledger.load(project.ledger_path)
+    assert set(ledger.events["row_id"]) == quarantined and set(ledger.events["run_id"]) == {summary["run_id"]}
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as prefect:
+        artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["lossval-clean-summary"])))
+    assert artifacts and "rows_quarantined_value" in artifacts[0].data
+
+
+def test_rerun_is_idempotent_and_a_past_snapshot_comes_back(project_dir, tmp_path):
+    first = lossval_clean(project_dir=str(project_dir))
+    project = Project.load(project_dir)
+    first_clean = (project.snapshot_dir / "clean.parquet").read_bytes()
+    again = lossval_clean(project_dir=str(project_dir))
+    assert again["snapshot"] == first["snapshot"]  # same inputs and params: same snapshot
+    assert (project.snapshot_dir / "clean.parquet").read_bytes() == first_clean
+    ledger = Ledger.load(project.ledger_path)
+    assert not ledger.events.duplicated(["row_id", "event"]).any()
+
+    other = lossval_clean(project_dir=str(project_dir), overrides={"quarantine.strategy": "quantile", "quarantine.quantile": 0.02})
+    assert other["snapshot"] != first["snapshot"]
+    assert (project.snapshot_dir / "clean.parquet").read_bytes() != first_clean
+
+    from tasks.snapshot import checkout_run
+
+    md5, restored = checkout_run(project, first["run_id"], tmp_path / "restored")
+    assert md5 == first["snapshot"]
+    assert (restored / "clean.parquet").read_bytes() == first_clean
+    # the override run recorded its own parameters in dvc.lock, and params.yaml was left as it was
+    lock = yaml.safe_load((project_dir / "dvc.lock").read_text())
+    assert lock["stages"]["quarantine"]["params"]["params.yaml"]["quarantine.strategy"] == "quantile"
+    assert yaml.safe_load((project_dir / "params.yaml").read_text())["quarantine"]["strategy"] == "auto"
+
+
+def test_restore_then_rerun_keeps_the_restored_rows(project_dir):
+    from flows.cli import main
+
+    lossval_clean(project_dir=str(project_dir))
+    project = Project.load(project_dir)
+    q = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
+    chosen = q.loc[q["stage"] == "value", "row_id"].head(2).tolist()
+    assert main(["--project", str(project_dir), "restore", *chosen, "--note", "checked by hand"]) == 0
+    assert set(chosen) <= _ids(project.snapshot_dir / "clean.parquet")
+    assert not set(chosen) & _ids(project.snapshot_dir / "quarantine.parquet")
+    counts = json.loads((project.metrics_dir / "counts.json").read_text())
+    assert counts["rows_in"] == counts["rows_quarantined_schema"] + counts["rows_quarantined_value"] + counts["rows_clean"]
+
+    lossval_clean(project_dir=str(project_dir), overrides={"quarantine.max_fraction": 0.5})
+    assert set(chosen) <= _ids(project.snapshot_dir / "clean.parquet")
+    assert Ledger.load(project.ledger_path).pinned() == set(chosen)
+    assert main(["--project", str(project_dir), "restore", "no-such-row"]) == 2
+
+
+def _corrupt(project_dir, how: str) -> str:
+    raw = project_dir / "data" / "raw.csv"
+    frame = pd.read_csv(raw, dtype=str)
+    if how == "missing file":
+        raw.unlink()
+        return "input file not found"
+    if how == "missing target":
+        frame.drop(columns="target").to_csv(raw, index=False)
+        return "target column 'target' not found"
+    if how == "missing feature":
+        frame.drop(columns="nswprice").to_csv(raw, index=False)
+        return r"feature column\(s\) \['nswprice'\] not found"
+    if how == "wrong types everywhere":
+        frame.assign(date="monday").to_csv(raw, index=False)
+        return "column 'date' is not numeric"
+    if how == "no rows left":
+        frame.assign(target="SIDEWAYS").to_csv(raw, index=False)
+        return "no rows left: all 600 rows fail validation"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["missing file", "missing target", "missing feature", "wrong types everywhere", "no rows left"])
+def test_file_level_failures_fail_clearly_and_write_nothing(project_dir, how):
+    message = _corrupt(project_dir, how)
+    with pytest.raises(Exception, match=message):
+        lossval_clean(project_dir=str(project_dir))
+    assert not (project_dir / "data" / "pipeline").exists()
+    experiment = MlflowClient().get_experiment_by_name("lossval-clean")
+    assert experiment is None or not MlflowClient().search_runs([experiment.experiment_id])
