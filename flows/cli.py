@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="the whole flow on a noised copy of the bundled example")
-    p.add_argument("--rate", type=float, default=0.1, help="share of rows to corrupt (half labels, half features)")
+    p.add_argument("--rate", type=float, default=0.1, help="share of rows to corrupt (half labels, half features; default 0.1)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
 

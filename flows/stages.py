@@ -10,38 +10,46 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from tasks import ingest as ingest_step
-from tasks import quarantine as quarantine_step
-from tasks import reference as reference_step
-from tasks import retrain as retrain_step
-from tasks import tracking
-from tasks import value as value_step
 from tasks.project import Project
-from tasks.snapshot import locked_hash
 
+# Each stage is its own process under `dvc repro`: import only what the stage needs.
 logger = logging.getLogger("lossval_clean.stages")
 
 
 def ingest(project: Project) -> None:
+    from tasks import ingest as ingest_step
+
     ingest_step.save_ingested(project, ingest_step.read_input(project))
 
 
 def validate(project: Project) -> None:
+    from tasks import ingest as ingest_step
+
     ingested = ingest_step.load_ingested(project)
     ingest_step.save_validated(project, ingested, ingest_step.check_rows(project, ingested))
 
 
 def reference(project: Project) -> None:
+    from tasks import ingest as ingest_step
+    from tasks import reference as reference_step
+
     valid, _ = ingest_step.load_validated(project)
     features = ingest_step.feature_names(project, list(valid.columns))
     reference_step.save_split(project, reference_step.split_reference(project, valid, features, logger))
 
 
 def value(project: Project) -> None:
+    from tasks import reference as reference_step
+    from tasks import value as value_step
+
     value_step.save_valued(project, value_step.value_rows(project, reference_step.load_split(project)))
 
 
 def quarantine(project: Project) -> None:
+    from tasks import ingest as ingest_step
+    from tasks import quarantine as quarantine_step
+    from tasks import value as value_step
+
     ingested = ingest_step.load_ingested(project)
     valid, failures = ingest_step.load_validated(project)
     cleaned = quarantine_step.decide_rows(
@@ -53,6 +61,9 @@ def quarantine(project: Project) -> None:
 
 
 def retrain(project: Project) -> None:
+    from tasks import reference as reference_step
+    from tasks import retrain as retrain_step
+
     flagged = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
     flagged_ids = flagged.loc[flagged["stage"] == "value", "row_id"].astype(str).tolist()
     retrain_step.save_retrained(project, retrain_step.retrain_models(project, reference_step.load_split(project), flagged_ids))
@@ -61,6 +72,12 @@ def retrain(project: Project) -> None:
 def record(project: Project) -> None:
     """Log this `dvc repro` as an MLflow run (trigger=dvc), like the flow's record step."""
     from lossval.ledger import Ledger
+    from tasks import ingest as ingest_step
+    from tasks import reference as reference_step
+    from tasks import retrain as retrain_step
+    from tasks import tracking
+    from tasks import value as value_step
+    from tasks.snapshot import locked_hash
 
     split = reference_step.load_split(project)
     valued = value_step.load_valued(project)

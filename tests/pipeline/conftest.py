@@ -35,7 +35,9 @@ def _run(cmd: list[str], cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
-def make_project(root: Path, *, rows: int = 600, reference_rows: int = 160, epochs: int = 3, params: dict | None = None) -> Path:
+def make_project(
+    root: Path, *, rows: int = 600, reference_rows: int = 160, epochs: int = 3, params: dict | None = None, experiment: str | None = None
+) -> Path:
     """A small but real lossval-clean project: code, params, data, git, DVC with a local remote."""
     root.mkdir(parents=True, exist_ok=True)
     for name in CODE:
@@ -49,6 +51,8 @@ def make_project(root: Path, *, rows: int = 600, reference_rows: int = 160, epoc
     tree["reference"]["path"] = "data/reference.csv"
     tree["value"]["epochs"] = epochs
     tree["retrain"]["epochs"] = epochs
+    if experiment:  # tests share one MLflow store; each project logs to its own experiment
+        tree["tracking"]["experiment"] = experiment
     for dotted, value in (params or {}).items():
         section, key = dotted.split(".")
         tree[section][key] = value
@@ -62,20 +66,33 @@ def make_project(root: Path, *, rows: int = 600, reference_rows: int = 160, epoc
     return root
 
 
-def use_mlflow_store(folder: Path, monkeypatch) -> str:
-    """A fresh sqlite store for this test, for the code under test and for the test's own MlflowClient()."""
-    import mlflow
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory) -> str:
+    """One sqlite MLflow store for the session (creating its schema takes seconds)."""
+    from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()
     return uri
 
 
 @pytest.fixture()
-def project_dir(tmp_path, monkeypatch) -> Path:
-    root = make_project(tmp_path / "project")
-    use_mlflow_store(tmp_path, monkeypatch)
+def use_mlflow(mlflow_store, monkeypatch) -> str:
+    """Point both the code under test and the test's own MlflowClient() at the session store."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+    mlflow.set_tracking_uri(mlflow_store)
+    return mlflow_store
+
+
+def experiment_name(tmp_path: Path) -> str:
+    return f"lossval-clean-{tmp_path.name}"
+
+
+@pytest.fixture()
+def project_dir(tmp_path, monkeypatch, use_mlflow) -> Path:
+    root = make_project(tmp_path / "project", experiment=experiment_name(tmp_path))
     monkeypatch.setenv("LOSSVAL_PROJECT_DIR", str(root))
     return root
 

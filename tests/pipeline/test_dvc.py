@@ -8,15 +8,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from flows.pipeline import lossval_clean
-from tests.pipeline.conftest import make_project, use_mlflow_store
+from tests.pipeline.conftest import experiment_name, make_project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def test_dvc_repro_matches_the_flow_and_reruns_only_what_changed(tmp_path, monkeypatch, run_dvc):
-    use_mlflow_store(tmp_path, monkeypatch)
-    by_flow = make_project(tmp_path / "flow")
-    by_dvc = make_project(tmp_path / "dvc")
+def test_dvc_repro_matches_the_flow_and_reruns_only_what_changed(tmp_path, use_mlflow, run_dvc):
+    by_flow = make_project(tmp_path / "flow", experiment=experiment_name(tmp_path))
+    by_dvc = make_project(tmp_path / "dvc", experiment=experiment_name(tmp_path))
     lossval_clean(project_dir=str(by_flow))
     # after a flow run, DVC sees everything up to date
     assert "Data and pipelines are up to date" in run_dvc(by_flow, "status")
@@ -29,7 +28,7 @@ def test_dvc_repro_matches_the_flow_and_reruns_only_what_changed(tmp_path, monke
         b = pd.read_parquet(by_dvc / "data/pipeline" / name)
         pd.testing.assert_frame_equal(a, b)
 
-    runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("lossval-clean").experiment_id])
+    runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name(experiment_name(tmp_path)).experiment_id])
     triggers = sorted(r.data.tags["trigger"] for r in runs)
     assert triggers == ["dvc", "manual"]
     dvc_run = next(r for r in runs if r.data.tags["trigger"] == "dvc")
