@@ -31,7 +31,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import lossval_clean
 
     project = _project(args)  # fail fast on bad params, before Prefect starts
-    summary = lossval_clean(params_file=args.params, overrides=project.overrides, project_dir=str(project.root), trigger=args.trigger)
+    summary = lossval_clean(
+        params_file=args.params, overrides=project.overrides, project_dir=str(project.root), trigger=args.trigger, wait_for_lock=args.wait
+    )
     _print_summary(project, summary)
     return 0
 
@@ -119,7 +121,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         if not path.exists():
             print("nothing quarantined yet: run `lossval-clean run` first")
             return 0
-        table = pd.read_parquet(path)[["row_id", "stage", "reason", "value", "rule"]]
+        table = pd.read_parquet(path)
+        if not args.csv:  # the terminal view; the CSV export keeps every column of the rows
+            table = table[["row_id", "stage", "reason", "value", "rule"]]
     if args.csv:
         from lossval.io import write_text
         from tasks.quarantine import csv_safe
@@ -135,9 +139,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from tasks.lock import run_lock
     from tasks.quarantine import restore_rows
 
-    restored = restore_rows(_project(args), args.row_ids, note=args.note)
+    project = _project(args)
+    with run_lock(project.lock_path, wait_seconds=args.wait):
+        restored = restore_rows(project, args.row_ids, note=args.note)
     print(f"restored {len(restored)} row(s): {', '.join(restored)}; they are kept in every later run")
     return 0
 
@@ -175,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the cleaning flow")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter, e.g. quarantine.strategy=quantile")
     p.add_argument("--trigger", default="manual", choices=["manual", "scheduled", "dvc"], help=argparse.SUPPRESS)
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait if another run holds the project (default: fail at once)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="the whole flow on a noised copy of the bundled example")
@@ -185,12 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quarantine", help="list quarantined rows")
     p.add_argument("--history", action="store_true", help="every row ever quarantined, with counts and dates, from the ledger")
     p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--csv", help="write the table to this CSV file instead")
+    p.add_argument("--csv", help="write the table, with the rows' columns, to this CSV file (spreadsheet-safe)")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("restore", help="take rows off quarantine and keep them in later runs")
     p.add_argument("row_ids", nargs="+", metavar="ROW_ID")
     p.add_argument("--note", default="", help="why (kept in the ledger)")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running pipeline to finish")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("snapshot", help="DVC snapshots")

@@ -7,14 +7,19 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.transactions import transaction
 
 from tasks.ingest import failed_rows, ingest, save_ingested, save_validated, validate
+from tasks.lock import run_lock
 from tasks.project import Project
-from tasks.quarantine import quarantine, save_cleaned
+from tasks.publish import publish, recover
+from tasks.quarantine import quarantine
 from tasks.reference import reference, save_split
 from tasks.retrain import HEADLINE, retrain, save_retrained
 from tasks.snapshot import push_snapshot, restore_params_backup, snapshot
-from tasks.tracking import EpochLogger, build_report, connect, end_run, record, start_run, write_run_record
+from tasks.tracking import (
+    EpochLogger, build_report, close_abandoned_runs, connect, end_run, preflight, record, run_record, start_run,
+)
 from tasks.value import save_valued, value
 
 
@@ -24,6 +29,7 @@ def lossval_clean(
     overrides: dict[str, Any] | None = None,
     project_dir: str | None = None,
     trigger: str = "manual",
+    wait_for_lock: float = 0.0,
 ) -> dict[str, Any]:
     """Clean one dataset end to end.
 
@@ -32,52 +38,65 @@ def lossval_clean(
         overrides: ``{"section.key": value}`` applied on top of the file for this run.
         project_dir: the project root (default: ``LOSSVAL_PROJECT_DIR`` or the working folder).
         trigger: recorded as the MLflow tag ``trigger`` (manual, scheduled, dvc).
+        wait_for_lock: seconds to wait for another run on the same project to finish (default: fail at once).
+
+    Guarantees (docs/operations.md): a bad file fails before anything is written; one run
+    at a time per project; snapshot, ledger, dvc.lock and the MLflow record are published
+    all-or-nothing in one Prefect transaction; a killed run is repaired by the next one.
     """
     logger = get_run_logger()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
-    if restore_params_backup(project.root):
-        logger.warning("restored params.yaml from the backup left by an interrupted run")
-    # Whole-file checks first, in memory: a bad file fails here and writes nothing.
-    ingested = ingest(project)
-    validated = validate(project, ingested)
-    split = reference(project, validated)
-    save_ingested(project, ingested)
-    save_validated(project, ingested, validated)
-    save_split(project, split)
+    with run_lock(project.lock_path, wait_seconds=wait_for_lock) as lock:
+        for repaired in filter(None, (restore_params_backup(project.root) and "restored params.yaml from its backup", recover(project))):
+            logger.warning("%s", repaired)
+        # Whole-file checks first, in memory: a bad file fails here and writes nothing.
+        preflight(project)
+        ingested = ingest(project)
+        validated = validate(project, ingested)
+        split = reference(project, validated)
+        if closed := close_abandoned_runs(project):
+            logger.warning("marked MLflow runs left running by an interrupted run as KILLED: %s", closed)
+        save_ingested(project, ingested)
+        save_validated(project, ingested, validated)
+        save_split(project, split)
 
-    run_id = start_run(project, trigger=trigger)
-    try:
-        valued = value(project, split, callbacks=[EpochLogger(project, run_id)])
-        save_valued(project, valued)
-        connect(project)[0].set_tag(run_id, "device", valued.device)
-        cleaned = quarantine(
-            project, rows_in=ingested.rows_in, input_sha256=ingested.input_sha256, valid=validated.valid,
-            schema_failures=failed_rows(ingested, validated), valued=valued, run_id=run_id,
-            at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        save_cleaned(project, cleaned)
-        retrained = retrain(project, split, cleaned.flagged_ids)
-        save_retrained(project, retrained)
-        report_paths = build_report(
-            project, values=valued.values, flagged_ids=cleaned.flagged_ids, threshold=cleaned.decision.threshold,
-            rule=cleaned.decision.rule, history=valued.history, counts=cleaned.counts, scores=retrained.scores,
-            quarantine=cleaned.quarantine, ledger=cleaned.ledger, run_name=run_id, device=valued.device,
-        )
-        write_run_record(project, run_id=run_id, trigger=trigger, counts=cleaned.counts, scores=retrained.scores)
-        md5 = snapshot(project)
-        if project.params.snapshot.push:
-            push_snapshot(project, md5)
-        record(
-            project, run_id, input_sha256=ingested.input_sha256, counts=cleaned.counts, scores=retrained.scores,
-            extra_metrics={k: v for k, v in split.check.items() if isinstance(v, (int, float))},
-            values=valued.values, quarantine=cleaned.quarantine, report_paths=report_paths,
-            lossval_state=valued.model_state, downstream_state=retrained.models["clean"], train_frame=split.train,
-            snapshot_hash=md5,
-        )
-    except BaseException:
-        end_run(project, run_id, "FAILED")
-        raise
-    end_run(project, run_id, "FINISHED")
+        run_id = start_run(project, trigger=trigger)
+        lock.note(mlflow_run_id=run_id)
+        try:
+            valued = value(project, split, callbacks=[EpochLogger(project, run_id)])
+            save_valued(project, valued)
+            connect(project)[0].set_tag(run_id, "device", valued.device)
+            cleaned = quarantine(
+                project, rows_in=ingested.rows_in, input_sha256=ingested.input_sha256, valid=validated.valid,
+                schema_failures=failed_rows(ingested, validated), valued=valued, run_id=run_id,
+                at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+            retrained = retrain(project, split, cleaned.flagged_ids)
+            save_retrained(project, retrained)
+            report_paths = build_report(
+                project, values=valued.values, flagged_ids=cleaned.flagged_ids, threshold=cleaned.decision.threshold,
+                rule=cleaned.decision.rule, history=valued.history, counts=cleaned.counts, scores=retrained.scores,
+                quarantine=cleaned.quarantine, ledger=cleaned.ledger, run_name=run_id, device=valued.device,
+            )
+            # Publish all-or-nothing: any failure below rolls every step back.
+            with transaction() as txn:
+                txn.set("project", project)
+                txn.set("run_id", run_id)
+                publish(project, cleaned, run_record(run_id=run_id, trigger=trigger, counts=cleaned.counts, scores=retrained.scores))
+                md5 = snapshot(project)
+                record(
+                    project, run_id, input_sha256=ingested.input_sha256, counts=cleaned.counts, scores=retrained.scores,
+                    extra_metrics={k: v for k, v in split.check.items() if isinstance(v, (int, float))},
+                    values=valued.values, quarantine=cleaned.quarantine, report_paths=report_paths,
+                    lossval_state=valued.model_state, downstream_state=retrained.models["clean"], train_frame=split.train,
+                    snapshot_hash=md5,
+                )
+            if project.params.snapshot.push:
+                push_snapshot(project, md5)  # after the commit: a remote outage leaves a complete local snapshot
+        except BaseException as e:
+            end_run(project, run_id, "FAILED", failure=e)
+            raise
+        end_run(project, run_id, "FINISHED")
     summary = {"run_id": run_id, "snapshot": md5, **cleaned.counts, **retrained.scores, "rule": cleaned.decision.rule}
     create_markdown_artifact(key="lossval-clean-summary", markdown=_markdown(project, summary), description="lossval-clean run summary")
     return summary

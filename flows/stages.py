@@ -49,6 +49,7 @@ def quarantine(project: Project) -> None:
     from tasks import ingest as ingest_step
     from tasks import quarantine as quarantine_step
     from tasks import value as value_step
+    from tasks.publish import discard_previous, publish_files
 
     ingested = ingest_step.load_ingested(project)
     valid, failures = ingest_step.load_validated(project)
@@ -57,7 +58,8 @@ def quarantine(project: Project) -> None:
         valued=value_step.load_valued(project), run_id=uuid.uuid4().hex,
         at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    quarantine_step.save_cleaned(project, cleaned)
+    publish_files(project, cleaned, run_record={})
+    discard_previous(project)
 
 
 def retrain(project: Project) -> None:
@@ -71,6 +73,7 @@ def retrain(project: Project) -> None:
 
 def record(project: Project) -> None:
     """Log this `dvc repro` as an MLflow run (trigger=dvc), like the flow's record step."""
+    from lossval.io import write_json
     from lossval.ledger import Ledger
     from tasks import ingest as ingest_step
     from tasks import reference as reference_step
@@ -94,7 +97,7 @@ def record(project: Project) -> None:
             history=valued.history, counts=counts, scores=retrained.scores, quarantine=quarantine_table,
             ledger=Ledger.load(project.ledger_path), run_name=run_id, device=valued.device,
         )
-        tracking.write_run_record(project, run_id=run_id, trigger="dvc", counts=counts, scores=retrained.scores)
+        write_json(tracking.run_record(run_id=run_id, trigger="dvc", counts=counts, scores=retrained.scores), project.work_file("run.json"))
         tracking.log_run(
             project, run_id, input_sha256=ingested.input_sha256, counts=counts, scores=retrained.scores,
             extra_metrics={k: v for k, v in split.check.items() if isinstance(v, (int, float))},

@@ -63,7 +63,7 @@ class ValidationResult:
     failure_cases: pd.DataFrame  # pandera's full table, kept for the record
 
 
-_FINITE = pa.Check(lambda s: np.isfinite(s.astype(float)), element_wise=False, name="finite", error="NaN or inf")
+_FINITE = pa.Check(lambda s: np.isfinite(s.astype(float)), element_wise=False, name="finite")
 
 
 def schema_from_params(*, features: list[str], target: str, task: str, classes: list | None, ranges: dict) -> pa.DataFrameSchema:
@@ -146,7 +146,11 @@ def validate_rows(
             first = file_level.iloc[0]
             raise DatasetError(f"dataset fails schema {schema.name or ''}: {first['check']} on column {first['column']!r}") from e
         for row in failure_cases.itertuples(index=False):
-            reasons.setdefault(row.index, []).append(f"schema:{_check_name(row.check)}:{row.column}")
+            found = reasons.setdefault(row.index, [])
+            check = _check_name(row.check)
+            if check == "not_nullable" and f"schema:not_numeric:{row.column}" in found:
+                continue  # the value was there but not a number: already said
+            found.append(f"schema:{check}:{row.column}")
     failed = coerced.index.isin(list(reasons))
     valid = coerced.loc[~failed].copy()
     if valid.empty:

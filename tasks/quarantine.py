@@ -14,6 +14,7 @@ from lossval.io import write_json, write_parquet
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
 from lossval.threshold import Decision, decide
+from schemas.dataset import DatasetError
 from tasks.project import Project
 from tasks.value import Valued
 
@@ -58,6 +59,11 @@ def decide_rows(
     decision = decide(values["value"].to_numpy(), strategy=cfg.strategy, quantile=cfg.quantile, value=cfg.value, max_fraction=cfg.max_fraction)
     pinned = values[ROW_ID].isin(ledger.pinned()).to_numpy()
     flagged = decision.flagged & ~pinned
+    if flagged.all():
+        raise DatasetError(
+            f"the threshold ({decision.rule}) would quarantine every valued row; nothing was written. "
+            "Lower quarantine.value / quarantine.quantile or quarantine.max_fraction"
+        )
     if pinned.any():
         get_run_logger().info("%d rows below the threshold are pinned by restore and kept", int((decision.flagged & pinned).sum()))
     by_value = values.loc[flagged, [ROW_ID, "value", "reason"]].assign(
@@ -81,14 +87,6 @@ def decide_rows(
     fp = fingerprint(project, input_sha256)
     ledger = ledger.record(quarantine[[ROW_ID, "value", "reason", "rule"]], fingerprint=fp, run_id=run_id, at=at)
     return Cleaned(clean=clean, quarantine=quarantine, decision=decision, flagged_ids=by_value[ROW_ID].tolist(), counts=counts, ledger=ledger, fingerprint=fp)
-
-
-def save_cleaned(project: Project, cleaned: Cleaned) -> None:
-    """Clean data and quarantine first, the ledger last: a crash in between leaves the old ledger."""
-    write_parquet(cleaned.clean, project.snapshot_dir / "clean.parquet")
-    write_parquet(cleaned.quarantine, project.snapshot_dir / "quarantine.parquet")
-    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold, "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
-    cleaned.ledger.save(project.ledger_path)
 
 
 @task(name="quarantine")

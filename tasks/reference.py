@@ -42,7 +42,11 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
         ref_raw.insert(0, ROW_ID, ids)
         checked = check_rows(project, Ingested(frame=ref_raw.assign(_duplicate=dup), input_sha256=""))
         if len(checked.failures):
-            logger.warning("%d reference rows fail the schema and are not used", len(checked.failures))
+            first = checked.failures["reason"].iloc[0]
+            raise DatasetError(
+                f"the reference set must be clean, but {len(checked.failures)} of its rows fail the schema (e.g. {first}); "
+                f"fix {cfg.path}"
+            )
         pool, train, trusted = checked.valid[columns], valid[columns], []
         source = "file"
     else:
@@ -61,6 +65,9 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
         raise DatasetError(f"only {len(train)} rows left to value after taking the reference set")
     if base.task == "classification":
         train_classes, ref_classes = set(train[base.target]), set(reference[base.target])
+        if len(train_classes) < 2:
+            only = next(iter(train_classes))
+            raise DatasetError(f"the data has a single class {only!r}; classification needs at least 2")
         if missing := sorted(train_classes - ref_classes):
             raise DatasetError(f"reference set lacks classes present in the data: {missing}; every class needs reference rows")
         if unseen := sorted((ref_classes | set(test[base.target])) - train_classes):

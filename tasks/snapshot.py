@@ -136,9 +136,23 @@ def verify(project: Project, md5: str, folder: Path) -> None:
 
 @task(name="snapshot")
 def snapshot(project: Project) -> str:
+    """``dvc commit``: record the snapshot in dvc.lock and the cache. On rollback dvc.lock is put back
+    (cache objects are content-addressed and harmless)."""
+    from prefect.transactions import get_transaction
+
+    from tasks.publish import FileBackup
+
+    txn = get_transaction()
+    if txn is not None:
+        txn.set("lock_backup", FileBackup(project.root / "dvc.lock"))
     md5 = commit(project)
     get_run_logger().info("snapshot %s committed to dvc.lock and the DVC cache", md5)
     return md5
+
+
+@snapshot.on_rollback
+def _restore_lock(txn) -> None:
+    txn.get("lock_backup").restore()
 
 
 @task(name="push", retries=3, retry_delay_seconds=2)

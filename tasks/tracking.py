@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import time
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,71 @@ PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted valu
 
 def tracking_uri(project: Project) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project.root / 'mlflow.db'}"
+
+
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user:password part of every URL in it replaced by ``***``, for logs and messages."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking store cannot be reached; the run did not start."""
+
+
+def preflight(project: Project, *, attempts: int = 3, delay: float = 2.0) -> None:
+    """Check the tracking store answers before the run writes anything (transient errors retried).
+
+    MLflow's own HTTP retries are bounded here (unless the user set them), so an
+    unreachable server fails in seconds, not minutes.
+    """
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+    uri = tracking_uri(project)
+    for attempt in range(1, attempts + 1):
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)
+            return
+        except Exception as e:  # MlflowException, requests errors, sqlalchemy errors...
+            if attempt == attempts:
+                # Not chained (`from None`): the original error repeats the URL, credentials included,
+                # and a chained traceback would carry them into the logs.
+                raise TrackingUnavailableError(
+                    f"MLflow tracking store {redact(uri)} is unreachable after {attempts} attempts "
+                    f"({type(e).__name__}: {redact(str(e).splitlines()[0])[:200]}); nothing was written. "
+                    "Start the server or fix MLFLOW_TRACKING_URI, then run again"
+                ) from None
+            time.sleep(delay * attempt)
+
+
+def _unfinished_path(project: Project) -> Path:
+    return project.data_dir / ".unfinished_runs.json"
+
+
+def _unfinished(project: Project) -> list[str]:
+    path = _unfinished_path(project)
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def close_abandoned_runs(project: Project) -> list[str]:
+    """Mark runs that a killed or cut-off process left RUNNING as KILLED. Returns their ids."""
+    closed = []
+    ids = _unfinished(project)
+    if not ids:
+        return closed
+    client, _ = connect(project)
+    for run_id in ids:
+        try:
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, status="KILLED")
+                client.set_tag(run_id, "failure", "the process ended before the run finished")
+                closed.append(run_id)
+        except Exception:  # a run deleted by hand: nothing to close
+            pass
+    write_json([], _unfinished_path(project))
+    return closed
 
 
 def _is_local(uri: str) -> bool:
@@ -79,12 +145,16 @@ def start_run(project: Project, *, trigger: str, device: str | None = None) -> s
     if device:
         tags["device"] = device
     run = client.create_run(experiment_id, run_name=f"{dataset} {now:%Y-%m-%d %H:%M}", tags=tags)
+    write_json([*_unfinished(project), run.info.run_id], _unfinished_path(project))
     return run.info.run_id
 
 
-def end_run(project: Project, run_id: str, status: str) -> None:
+def end_run(project: Project, run_id: str, status: str, *, failure: BaseException | None = None) -> None:
     client, _ = connect(project)
+    if failure is not None:
+        client.set_tag(run_id, "failure", redact(f"{type(failure).__name__}: {failure}")[:5000])
     client.set_terminated(run_id, status=status)
+    write_json([r for r in _unfinished(project) if r != run_id], _unfinished_path(project))
 
 
 class EpochLogger:
@@ -143,8 +213,9 @@ def _previous_counts(project: Project) -> dict[str, int] | None:
     return json.loads(path.read_text()).get("counts")
 
 
-def write_run_record(project: Project, *, run_id: str, trigger: str, counts: Mapping[str, int], scores: Mapping[str, float]) -> None:
-    write_json({"run_id": run_id, "trigger": trigger, "counts": dict(counts), "scores": dict(scores)}, project.work_file("run.json"))
+def run_record(*, run_id: str, trigger: str, counts: Mapping[str, int], scores: Mapping[str, float]) -> dict:
+    """What work/run.json keeps of a run: the next run's report compares its counts with these."""
+    return {"run_id": run_id, "trigger": trigger, "counts": dict(counts), "scores": dict(scores)}
 
 
 def log_run(
@@ -163,8 +234,11 @@ def log_run(
     train_frame: pd.DataFrame,
     snapshot_hash: str,
     history: pd.DataFrame | None = None,
-) -> str:
-    """Log everything but the live epoch metrics; register the downstream model. Returns its model URI."""
+) -> tuple[str, str]:
+    """Log everything but the live epoch metrics; register the downstream model last.
+
+    Returns (model URI, registered version).
+    """
     client, _ = connect(project)
     params = {**project.params.flat(), "input_sha256": input_sha256}
     client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
@@ -198,7 +272,7 @@ def log_run(
             pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
         )
         mlflow.set_tag("dvc_snapshot", snapshot_hash)
-    return info.model_uri
+    return info.model_uri, str(info.registered_model_version)
 
 
 def _value_distribution(values: np.ndarray) -> dict[str, float]:
@@ -209,6 +283,20 @@ def _value_distribution(values: np.ndarray) -> dict[str, float]:
 
 @task(name="record", retries=2, retry_delay_seconds=5)
 def record(project: Project, run_id: str, **inputs) -> str:
-    uri = log_run(project, run_id, **inputs)
-    get_run_logger().info("MLflow run %s recorded at %s", run_id, tracking_uri(project))
+    """Log the run to MLflow (retried: a tracking server can blip). On rollback the registered
+    model version and the snapshot tag are removed, so nothing points at an unpublished snapshot."""
+    uri, version = log_run(project, run_id, **inputs)
+    get_run_logger().info("MLflow run %s recorded at %s", run_id, redact(tracking_uri(project)))
     return uri
+
+
+@record.on_rollback
+def _unregister(txn) -> None:
+    """Remove every model version this run registered (a retried record may have registered one before failing)."""
+    project, run_id = txn.get("project"), txn.get("run_id")
+    client, _ = connect(project)
+    for version in client.search_model_versions(f"name='{project.params.tracking.registered_model}'"):
+        if version.run_id == run_id:
+            client.delete_model_version(version.name, version.version)
+    if client.get_run(run_id).data.tags.get("dvc_snapshot"):
+        client.delete_tag(run_id, "dvc_snapshot")

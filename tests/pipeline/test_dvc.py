@@ -8,7 +8,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from flows.pipeline import lossval_clean
-from tests.pipeline.conftest import experiment_name, make_project
+from tests.helpers import experiment_name, make_project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

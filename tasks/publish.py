@@ -1,0 +1,134 @@
+"""Publishing a run's results all-or-nothing: the snapshot folder, the ledger, dvc.lock and the MLflow record.
+
+The flow runs these tasks inside one Prefect transaction
+(``prefect.transactions.transaction``). Each task that changes something
+registers an ``on_rollback`` hook that undoes it, so if any later step fails
+(DVC commit, MLflow down, model registration) the project is left exactly as
+before the run: the previous snapshot, ledger, counts and dvc.lock, and no
+registered model version from the failed run.
+
+A process killed mid-way runs no hook; for that case the snapshot is swapped
+in by directory renames and :func:`recover` (called under the run lock at
+the start of every run) finishes or undoes a half-done swap.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.transactions import get_transaction
+
+from lossval.io import write_bytes, write_json, write_parquet
+from tasks.project import Project
+from tasks.quarantine import Cleaned
+
+STAGING, PREVIOUS = "snapshot.staging", "snapshot.previous"
+
+
+def _paths(project: Project) -> tuple[Path, Path, Path]:
+    return project.snapshot_dir, project.data_dir / STAGING, project.data_dir / PREVIOUS
+
+
+def stage_snapshot(project: Project, cleaned: Cleaned) -> Path:
+    """Write the new snapshot (clean data, quarantine, ledger) into a staging folder."""
+    _, staging, _ = _paths(project)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        write_parquet(cleaned.clean, staging / "clean.parquet")
+        write_parquet(cleaned.quarantine, staging / "quarantine.parquet")
+        cleaned.ledger.save(staging / "ledger.parquet")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def swap_in(project: Project) -> bool:
+    """Move the staged snapshot into place, keeping the old one aside. Returns whether there was an old one."""
+    snapshot, staging, previous = _paths(project)
+    shutil.rmtree(previous, ignore_errors=True)
+    had_previous = snapshot.exists()
+    if had_previous:
+        os.replace(snapshot, previous)
+    os.replace(staging, snapshot)
+    return had_previous
+
+
+def swap_back(project: Project, had_previous: bool) -> None:
+    snapshot, _, previous = _paths(project)
+    shutil.rmtree(snapshot, ignore_errors=True)
+    if had_previous and previous.exists():
+        os.replace(previous, snapshot)
+
+
+def discard_previous(project: Project) -> None:
+    shutil.rmtree(_paths(project)[2], ignore_errors=True)
+
+
+def recover(project: Project) -> str | None:
+    """Undo what a killed run left half done; returns what was repaired, if anything."""
+    snapshot, staging, previous = _paths(project)
+    repaired = None
+    if previous.exists():  # killed between swapping in and committing: put the old snapshot back
+        shutil.rmtree(snapshot, ignore_errors=True)
+        os.replace(previous, snapshot)
+        repaired = "restored the previous snapshot left by an interrupted run"
+    if staging.exists():
+        shutil.rmtree(staging)
+        repaired = repaired or "removed a half-written snapshot left by an interrupted run"
+    return repaired
+
+
+class FileBackup:
+    """Remember files' bytes (or absence) so a rollback can put them back."""
+
+    def __init__(self, *paths: Path) -> None:
+        self.saved = {p: (p.read_bytes() if p.exists() else None) for p in paths}
+
+    def restore(self) -> None:
+        for path, data in self.saved.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_bytes(data, path)
+
+
+def publish_files(project: Project, cleaned: Cleaned, run_record: dict) -> None:
+    """Everything the quarantine stage publishes, swapped in at once (used by the DVC stage as well)."""
+    stage_snapshot(project, cleaned)
+    swap_in(project)
+    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold,
+                "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
+    if run_record:
+        write_json(run_record, project.work_file("run.json"))
+
+
+@task(name="publish")
+def publish(project: Project, cleaned: Cleaned, run_record: dict) -> None:
+    """Swap the new snapshot and ledger in; on rollback put the previous ones back."""
+    txn = get_transaction()
+    backup = FileBackup(project.metrics_dir / "counts.json", project.work_file("run.json"))
+    stage_snapshot(project, cleaned)
+    had_previous = swap_in(project)
+    if txn is not None:
+        txn.set("had_previous", had_previous)
+        txn.set("file_backup", backup)
+    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold,
+                "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
+    write_json(run_record, project.work_file("run.json"))
+    get_run_logger().info("snapshot and ledger swapped in (%d clean rows)", len(cleaned.clean))
+
+
+@publish.on_rollback
+def _unpublish(txn) -> None:
+    project = txn.get("project")
+    swap_back(project, txn.get("had_previous", False))
+    txn.get("file_backup").restore()
+
+
+@publish.on_commit
+def _forget_previous(txn) -> None:
+    discard_previous(txn.get("project"))
