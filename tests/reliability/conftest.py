@@ -53,9 +53,9 @@ def capture(root: Path, experiment: str) -> State:
     return State(files=_digest(root), finished_runs=finished, versions=versions)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def baseline(tmp_path_factory, prefect_harness, mlflow_store):
-    """One small project after one good run (module-wide: each test clones it)."""
+    """One small project after one good run (made once: each test clones it)."""
     import os
 
     import mlflow
