@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
         PREFECT_HOME=str(work / "prefect"), MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", MLFLOW_DISABLE_TELEMETRY="true",
         PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", DVC_NO_ANALYTICS="1",
     )
+    from flows.cli import configure_environment
+
+    configure_environment()
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 

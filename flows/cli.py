@@ -219,7 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_environment() -> None:
+    """Defaults for a local run (a user's own settings win): no telemetry, and a patient start of
+    Prefect's temporary local server on a busy machine (its own default is 20 s)."""
+    for name, value in {
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DVC_NO_ANALYTICS": "1",
+        "DO_NOT_TRACK": "1",
+    }.items():
+        os.environ.setdefault(name, value)
+
+
 def main(argv: list[str] | None = None) -> int:
+    configure_environment()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
