@@ -14,7 +14,9 @@ values find the noisy rows (2-means F1, AUROC, precision at the noise count).
 
 Every finished run is appended to the CSV (``--out``); a rerun skips what is
 there, so the grid can be stopped, resumed and split across processes
-(``--part i/n`` takes every n-th cell).
+(``--part i/n`` takes every n-th group of cells; a group holds one cell
+per setting). cleanlab, random and loss_only never read the validation rows,
+so they run once per group and their row is recorded under both settings.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ DEFAULT_OUT = REPO / "bench" / "results" / "quality.csv"
 QUICK_OUT = REPO / "bench" / "results" / "quick.tmp" / "quality.csv"  # git-ignored
 DEFAULT_DOC = REPO / "docs" / "benchmarks.md"
 QUICK = dict(names=["electricity"], rates=[0.10], repeats=1)
+#: Methods that never read the validation rows. The settings of a group share training rows, noise
+#: and seed, so one run serves every setting of the group (its row is recorded under each).
+VALIDATION_FREE = frozenset({"cleanlab", "random", "loss_only"})
 
 
 def seed_of(*parts: object) -> int:
@@ -64,15 +69,15 @@ class Spec:
     rep: int
 
 
-def grid(names: Sequence[str], kinds: Sequence[str], rates: Sequence[float], repeats: int, settings: Sequence[str]) -> list[Spec]:
-    """Every cell, repetitions outermost, so a partial run covers the grid evenly."""
+def grid(names: Sequence[str], kinds: Sequence[str], rates: Sequence[float], repeats: int, settings: Sequence[str]) -> list[list[Spec]]:
+    """Every cell, grouped by (dataset, kind, rate, repetition) with one cell per setting in a group;
+    repetitions outermost, so a partial run covers the grid evenly. ``--part`` splits the groups."""
     return [
-        Spec(setting, name, kind, rate, rep)
+        [Spec(setting, name, kind, rate, rep) for setting in settings]
         for rep in range(repeats)
         for rate in rates
         for kind in kinds
         for name in names
-        for setting in settings
     ]
 
 
@@ -163,24 +168,31 @@ def append_row(path: Path, row: dict) -> None:
         fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_grid(specs: Sequence[Spec], methods: Sequence[str], folder: Path, out: Path, *, epochs: int, cleanlab_kinds: Sequence[str], log=print) -> int:
-    """Run every (cell, method) not yet in ``out``; returns how many runs were added."""
+def run_grid(groups: Sequence[Sequence[Spec]], methods: Sequence[str], folder: Path, out: Path, *, epochs: int, cleanlab_kinds: Sequence[str], log=print) -> int:
+    """Run every (cell, method) not yet in ``out``; returns how many rows were added."""
     done, added, data = done_keys(out), 0, {}
-    for spec in specs:
-        todo = [m for m in methods if (spec.setting, spec.dataset, spec.kind, round(spec.rate, 4), spec.rep, m, epochs) not in done]
-        if spec.dataset not in data and todo:
-            data[spec.dataset] = load(spec.dataset, folder)
-        if not todo:
+    for group in groups:
+        first = group[0]
+        todo = {m: [s for s in group if (s.setting, s.dataset, s.kind, round(s.rate, 4), s.rep, m, epochs) not in done] for m in methods}
+        if not any(todo.values()):
             continue
-        X, y, task = data[spec.dataset]
-        todo = [m for m in todo if applies(m, spec, task, cleanlab_kinds)]
-        cell = make_cell(spec, X, y, task) if todo else None
-        for method in todo:
-            row = evaluate(method, cell, epochs)
-            append_row(out, row)
-            added += 1
-            log(f"{spec.setting} {spec.dataset} {spec.kind} {spec.rate:g} rep{spec.rep} {method}: "
-                f"f1={row['f1']:.3f} auroc={row['auroc']:.3f} ({row['seconds']:.1f}s)")  # fmt: skip
+        if first.dataset not in data:
+            data[first.dataset] = load(first.dataset, folder)
+        X, y, task = data[first.dataset]
+        cells: dict[str, Cell] = {}
+        for method, specs in todo.items():
+            specs = [s for s in specs if applies(method, s, task, cleanlab_kinds)]
+            batches = [specs] if method in VALIDATION_FREE and specs else [[s] for s in specs]
+            for batch in batches:
+                spec = batch[0]
+                if spec.setting not in cells:
+                    cells[spec.setting] = make_cell(spec, X, y, task)
+                row = evaluate(method, cells[spec.setting], epochs)
+                for member in batch:
+                    append_row(out, {**row, "setting": member.setting})
+                    added += 1
+                log(f"{'+'.join(m.setting for m in batch)} {spec.dataset} {spec.kind} {spec.rate:g} rep{spec.rep} {method}: "
+                    f"f1={row['f1']:.3f} auroc={row['auroc']:.3f} ({row['seconds']:.1f}s)")  # fmt: skip
     return added
 
 
@@ -245,9 +257,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.methods:
         resolve(name)  # fail on a bad method name before any work
     i, n = parse_part(args.part)
-    specs = grid(args.names, args.kinds, args.rates, args.repeats, args.settings)[i - 1 :: n]
-    print(f"{len(specs)} cells x {len(args.methods)} methods from {folder} -> {args.out} ({machine()})", flush=True)
-    added = run_grid(specs, args.methods, folder, args.out, epochs=args.epochs, cleanlab_kinds=args.cleanlab_kinds,
+    groups = grid(args.names, args.kinds, args.rates, args.repeats, args.settings)[i - 1 :: n]
+    print(f"{sum(map(len, groups))} cells x {len(args.methods)} methods from {folder} -> {args.out} ({machine()})", flush=True)
+    added = run_grid(groups, args.methods, folder, args.out, epochs=args.epochs, cleanlab_kinds=args.cleanlab_kinds,
                      log=lambda line: print(line, flush=True))  # fmt: skip
     print(f"done: {added} new runs in {args.out}")
     if args.quick:
