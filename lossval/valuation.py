@@ -43,6 +43,7 @@ from lossval._types import Callback, Combine, Features, Target, WeightUpdates
 from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
 from lossval.ot import SOLVERS, SinkhornToReference, diameter_bound
+from lossval.row_weights import WeightStepper
 
 WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
 #: Largest number of cost-matrix entries one batched Sinkhorn call may hold.
@@ -102,6 +103,13 @@ class LossVal(TabularNetwork):
         solver: str = "fast",
         min_weight: float = 1e-3,
         max_weight: float = 1e3,
+        weight_optimizer: str = "adam",
+        balance_parts: bool = False,
+        renormalize_weights: bool = False,
+        average_last: int = 1,
+        ot_label_scale: float = 0.0,
+        split_weights: bool = False,
+        weight_clip: float = 0.0,
     ) -> None:
         super().__init__(
             task,
@@ -130,6 +138,20 @@ class LossVal(TabularNetwork):
         self.max_weight = check_float("max_weight", max_weight)
         if not self.min_weight < 1 < self.max_weight:
             raise ValueError(f"need min_weight < 1 < max_weight, got {min_weight!r} and {max_weight!r}")
+        self.weight_optimizer = weight_optimizer
+        self.balance_parts = bool(balance_parts)
+        self.renormalize_weights = bool(renormalize_weights)
+        self.average_last = average_last
+        self.split_weights = bool(split_weights)
+        self.weight_clip = check_float("weight_clip", weight_clip, allow_zero=True)
+        self.ot_label_scale = check_float("ot_label_scale", ot_label_scale, allow_zero=True)
+        per_epoch_only = dict(weight_optimizer=weight_optimizer != "adam", balance_parts=self.balance_parts,
+                              renormalize_weights=self.renormalize_weights, average_last=average_last != 1,
+                              split_weights=self.split_weights)  # fmt: skip
+        used = [name for name, on in per_epoch_only.items() if on]
+        if used and self.weight_updates != "per_epoch":
+            raise ValueError(f"{used} need weight_updates='per_epoch', got weight_updates={self.weight_updates!r}")
+        WeightStepper(torch.ones(1), optimizer=weight_optimizer, lr=self.weight_lr, average_last=average_last, split=split_weights)  # checks
 
     @classmethod
     def paper(cls, task: str = "classification", **overrides: Any) -> LossVal:
@@ -157,10 +179,11 @@ class LossVal(TabularNetwork):
         """
         X, y, index = self._fit_inputs(X_train, y_train)
         X_ref, _ = self._features(X_val, "X_val")
-        self._targets(y_val, "y_val", n_rows=len(X_ref), rows_name="X_val")  # checked, not trained on
-        self.diameter_ = diameter_bound(torch.cat([X, X_ref]), X_ref)
+        y_ref = self._targets(y_val, "y_val", n_rows=len(X_ref), rows_name="X_val")  # not trained on
+        Z, Z_ref = self._transport_points(X, y), self._transport_points(X_ref, y_ref)  # (N, D'), (M, D')
+        self.diameter_ = diameter_bound(torch.cat([Z, Z_ref]), Z_ref)
         transport = SinkhornToReference(
-            X_ref,
+            Z_ref,
             blur=self.blur,
             scaling=self.scaling,
             diameter=self.diameter_,
@@ -173,11 +196,22 @@ class LossVal(TabularNetwork):
         weights = torch.nn.Parameter(torch.ones(len(X), device=self.device_))  # (N,)
         state = _Accumulators(len(X), self.device_)
         self._history = []
-        train = self._train_per_epoch if self.weight_updates == "per_epoch" else self._train_per_batch
         net.train()
-        train(net, weights, transport, X, y, self._generator(seed), state)
+        if self.weight_updates == "per_epoch":
+            stepper = WeightStepper(
+                weights, optimizer=self.weight_optimizer, lr=self.weight_lr, balance=self.balance_parts,
+                renormalize=self.renormalize_weights, average_last=self.average_last, split=self.split_weights, clip=self.weight_clip,
+                min_weight=self.min_weight, max_weight=self.max_weight, epochs=self.epochs,
+            )  # fmt: skip
+            self._train_per_epoch(net, stepper, transport, X, Z, y, self._generator(seed), state)
+            final = stepper.values()
+            factors = stepper.factors
+        else:
+            self._train_per_batch(net, weights, transport, X, Z, y, self._generator(seed), state)
+            final = weights.detach()
+            factors = ()
         self.model_ = net.eval()
-        values = weights.detach().double().cpu().numpy()
+        values = final.double().cpu().numpy()
         self.values_ = pd.Series(values, index=index, name="value")
         self.parts_ = pd.DataFrame(
             {
@@ -186,15 +220,17 @@ class LossVal(TabularNetwork):
             },
             index=index,
         )
+        for name, factor in zip(("loss_factor", "transport_factor"), factors):
+            self.parts_[name] = factor.double().cpu().numpy()
         self.history_ = pd.DataFrame(self._history)
         return self
 
     def _train_per_epoch(
-        self, net, weights: Tensor, transport: SinkhornToReference, X: Tensor, y: Tensor, generator, state
+        self, net, stepper: WeightStepper, transport: SinkhornToReference, X: Tensor, Z: Tensor, y: Tensor, generator, state
     ) -> None:
         n = len(X)
+        weights = stepper.weights
         net_opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        weight_opt = torch.optim.Adam([weights], lr=self.weight_lr)
         batch_of = torch.arange(n, device=self.device_) // self.batch_size  # (N,) batch of each permuted position
         rows_p = torch.empty(n, device=self.device_)  # (N,) per-row loss, per permuted position
         for epoch in self._epochs("LossVal"):
@@ -202,7 +238,7 @@ class LossVal(TabularNetwork):
             perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
             X_p, y_p, w_p = X[perm], y[perm], weights.detach()[perm]  # (N, D), (N, ...), (N,)
             # Weights only move at the end of the epoch, so every batch's OT term is known now.
-            ot_value, ot_grad = self._epoch_transport(transport, w_p, X_p, batches)  # (n_batches,), (N,)
+            ot_value, ot_grad = self._epoch_transport(transport, w_p, Z[perm], batches)  # (n_batches,), (N,)
             factor = self.loss_fn.factor(ot_value)  # (n_batches,)
             if self.combine == "ot_only":  # the ablation trains the weights alone
                 with torch.no_grad():
@@ -214,10 +250,8 @@ class LossVal(TabularNetwork):
                     ((w_p[sl] * rows).sum() * factor[b]).backward()
                     net_opt.step()
                     rows_p[sl] = rows.detach()
-            grad_p = self.loss_fn.weight_gradient(rows_p, w_p, batch_of, ot_value, ot_grad)  # (N,)
-            weights.grad = torch.empty_like(grad_p).index_copy_(0, perm, grad_p)
-            weight_opt.step()
-            self._clip(weights)
+            parts_p = self.loss_fn.weight_gradient_parts(rows_p, w_p, batch_of, ot_value, ot_grad)  # 2 x (N,)
+            stepper.step(*(torch.empty_like(part).index_copy_(0, perm, part) for part in parts_p))
             state.add(perm, rows_p, ot_grad)
             weighted = torch.zeros_like(ot_value).index_add_(0, batch_of, w_p * rows_p)  # (n_batches,)
             total = factor if self.combine == "ot_only" else weighted * factor
@@ -253,7 +287,7 @@ class LossVal(TabularNetwork):
         return torch.cat(values), torch.cat(grads)
 
     def _train_per_batch(
-        self, net, weights: Tensor, transport: SinkhornToReference, X: Tensor, y: Tensor, generator, state
+        self, net, weights: Tensor, transport: SinkhornToReference, X: Tensor, Z: Tensor, y: Tensor, generator, state
     ) -> None:
         n = len(X)
         optimizer = torch.optim.Adam([*net.parameters(), weights], lr=self.lr)
@@ -266,13 +300,13 @@ class LossVal(TabularNetwork):
         for epoch in self._epochs("LossVal"):
             started = time.perf_counter()
             perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
-            X_p, y_p = X[perm], y[perm]
+            X_p, Z_p, y_p = X[perm], Z[perm], y[perm]
             sums = torch.zeros(3, device=self.device_)
             for sl in batches:
                 w_b = weights[perm[sl]]  # (B,), gradient flows into the full weight vector
                 ot_b = None
                 if self.combine != "loss_only":
-                    ot_b = transport(w_b, X_p[sl])
+                    ot_b = transport(w_b, Z_p[sl])
                     (ot_grad[sl],) = torch.autograd.grad(ot_b, w_b, retain_graph=True)
                 terms = self.loss_fn.terms(w_b, net(X_p[sl]), y_p[sl], transport=ot_b)
                 optimizer.zero_grad(set_to_none=True)
@@ -285,6 +319,21 @@ class LossVal(TabularNetwork):
             self._end_epoch(epoch, self._metrics(sums / len(batches), weights), started)
 
     # ---- helpers ---------------------------------------------------------
+    def _transport_points(self, X: Tensor, y: Tensor) -> Tensor:
+        """The points the OT term transports: the features, plus the label scaled by ``ot_label_scale``.
+
+        Classification adds the one-hot label times ``ot_label_scale / sqrt(2)``
+        (two classes lie ``ot_label_scale`` apart), regression the
+        standardised target times ``ot_label_scale``.
+        """
+        if self.ot_label_scale == 0:
+            return X
+        if self.task == "classification":
+            label = torch.nn.functional.one_hot(y, self._n_outputs).to(X.dtype) * (self.ot_label_scale / 2**0.5)
+        else:
+            label = y.reshape(len(y), -1) * self.ot_label_scale
+        return torch.cat([X, label], dim=1)  # (N, D + K)
+
     @torch.no_grad()
     def _clip(self, weights: Tensor) -> None:
         weights.nan_to_num_(nan=self.min_weight).clamp_(self.min_weight, self.max_weight)
