@@ -5,10 +5,22 @@ with the network on ``sum_n w_n loss_n * OT_w(batch, validation) ** 2``
 (see :mod:`lossval.loss` and :mod:`lossval.ot`). After training, ``w`` is the
 value of each row: higher = more valuable, lower = more likely noisy.
 
+This project's default differs from the paper's code in three measured ways
+(docs/benchmarks.md, section 2, has the benchmark and the experiment log):
+
+- the OT term transports probability measures (``normalize_masses=True``:
+  weights / their sum against 1/M per validation row), a true OT distance;
+  the paper's raw masses are not one when the weights do not sum to M;
+- the weights move by projected, normalised gradient descent
+  (``weight_optimizer="normalized"``, :mod:`lossval.row_weights`), which keeps
+  the relative sizes of the rows' gradients that per-row Adam discards;
+- the weights step once per epoch (``weight_updates="per_epoch"``), which
+  also makes the OT term cheap (below).
+
 Two training schedules, chosen by ``weight_updates``:
 
 ``"per_epoch"`` (default)
-    The network steps after every batch; the weights take one Adam step per
+    The network steps after every batch; the weights take one step per
     epoch with the gradient each row got in its batch. Since a row's weight
     then does not move until the epoch ends, the OT term of *every* batch of
     the epoch depends only on weights known when the epoch starts, so all
@@ -19,8 +31,8 @@ Two training schedules, chosen by ``weight_updates``:
 
 ``"per_batch"`` (the paper's code)
     One Adam over network and weights, stepped after every batch, with the
-    OT term solved per batch. Combine with ``normalize_masses=False`` to
-    reproduce the authors' implementation (:meth:`LossVal.paper`).
+    OT term solved per batch. :meth:`LossVal.paper` is the authors' variant
+    (this schedule, raw masses, the squared OT term).
 
 Weights stay valid masses: after every weight update they are clipped to
 ``[min_weight, max_weight]`` (positive and finite), and training stops with
@@ -38,14 +50,17 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from lossval._checks import check_choice, check_float
+from lossval._checks import check_choice, check_float, check_int
 from lossval._types import Callback, Combine, Features, Target, WeightUpdates
 from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
 from lossval.ot import SOLVERS, SinkhornToReference, diameter_bound
-from lossval.row_weights import WeightStepper
+from lossval.row_weights import OPTIMIZERS, WeightStepper
 
 WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
+#: Default step of the weights under the "normalized" optimizers: a typical row moves by 4 % of the
+#: mean weight per epoch (chosen on the development grid of docs/benchmarks.md; 0.01-0.08 were tried).
+NORMALIZED_WEIGHT_LR = 0.04
 #: Largest number of cost-matrix entries one batched Sinkhorn call may hold.
 _MAX_OT_ENTRIES = 2**24
 
@@ -64,19 +79,32 @@ class LossVal(TabularNetwork):
         callbacks: callables ``f(epoch, metrics)`` run after every epoch, with
             ``loss``, ``weighted_loss``, ``ot``, ``weight_min``, ``weight_p05``,
             ``weight_median``, ``weight_p95``, ``weight_max`` and ``seconds``.
-        weight_lr: Adam learning rate of the row weights (default: ``lr``).
+        weight_lr: step size of the row weights (default: 0.04 for the
+            ``"normalized"`` optimizers, ``lr`` for ``"adam"``).
         weight_updates: ``"per_epoch"`` (fast, default) or ``"per_batch"`` (paper); see module doc.
+        weight_optimizer: ``"normalized"`` (projected gradient scaled by its mean
+            absolute value over the rows), ``"normalized_rms"`` or ``"adam"`` (per row,
+            the paper's); see :mod:`lossval.row_weights`. Default: ``"normalized"``
+            with per-epoch updates; per-batch updates always step one joint Adam.
+        weight_clip: under ``"normalized*"``, no row moves more than ``weight_clip * weight_lr``
+            per epoch (0 = no limit).
+        average_last: the value is the mean weight over the last ``average_last`` epochs
+            (1 = the final weight, as in the paper).
         combine: ``"product"`` (paper), ``"loss_only"`` or ``"ot_only"`` (ablations).
         ot_power: exponent of the OT factor (2 = paper's squared OT).
-        normalize_masses: transport probability measures (weights / sum) rather than the
-            paper's raw masses (w against 1 per validation row); see :mod:`lossval.ot`.
+        normalize_masses: transport probability measures (weights / sum; default) rather
+            than the paper's raw masses (w against 1 per validation row); see :mod:`lossval.ot`.
+        ot_label_scale: transport features and labels jointly: the label is appended to
+            the features (one-hot times ``ot_label_scale / sqrt(2)``, or the standardised
+            target times ``ot_label_scale``); 0 (default) = features only, as in the paper.
         blur, scaling, debias: geomloss Sinkhorn settings (0.05, 0.5, True as in geomloss).
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
         min_weight, max_weight: the weights are clipped to this range after every update.
 
     Learned attributes: ``values_`` (Series, index of ``X_train``), ``model_``
     (the trained network), ``history_`` (per-epoch metrics), ``parts_``
-    (per-row mean loss and transport gradient over training), ``diameter_``.
+    (per-row mean loss ``loss_part`` and mean OT gradient ``transport_part``
+    over training; :func:`lossval.reasons.row_reasons` reads them), ``diameter_``.
     """
 
     def __init__(
@@ -94,22 +122,19 @@ class LossVal(TabularNetwork):
         callbacks: Sequence[Callback] = (),
         weight_lr: float | None = None,
         weight_updates: WeightUpdates = "per_epoch",
+        weight_optimizer: str | None = None,
+        weight_clip: float = 3.0,
+        average_last: int = 1,
         combine: Combine = "product",
         ot_power: float = 2.0,
-        normalize_masses: bool = False,
+        normalize_masses: bool = True,
+        ot_label_scale: float = 0.0,
         blur: float = 0.05,
         scaling: float = 0.5,
         debias: bool = True,
         solver: str = "fast",
         min_weight: float = 1e-3,
         max_weight: float = 1e3,
-        weight_optimizer: str = "adam",
-        balance_parts: bool = False,
-        renormalize_weights: bool = False,
-        average_last: int = 1,
-        ot_label_scale: float = 0.0,
-        split_weights: bool = False,
-        weight_clip: float = 0.0,
     ) -> None:
         super().__init__(
             task,
@@ -123,8 +148,22 @@ class LossVal(TabularNetwork):
             progress=progress,
             callbacks=callbacks,
         )
-        self.weight_lr = self.lr if weight_lr is None else check_float("weight_lr", weight_lr)
         self.weight_updates = check_choice("weight_updates", weight_updates, WEIGHT_UPDATES)
+        if weight_optimizer is None:
+            weight_optimizer = "normalized" if self.weight_updates == "per_epoch" else "adam"
+        self.weight_optimizer = check_choice("weight_optimizer", weight_optimizer, OPTIMIZERS)
+        if self.weight_optimizer != "adam" and self.weight_updates != "per_epoch":
+            raise ValueError(
+                f"weight_optimizer={weight_optimizer!r} needs weight_updates='per_epoch' "
+                f"(per_batch steps one joint Adam), got weight_updates={weight_updates!r}"
+            )
+        if weight_lr is None:
+            weight_lr = self.lr if self.weight_optimizer == "adam" else NORMALIZED_WEIGHT_LR
+        self.weight_lr = check_float("weight_lr", weight_lr)
+        self.weight_clip = check_float("weight_clip", weight_clip, allow_zero=True)
+        self.average_last = check_int("average_last", average_last)
+        if self.average_last > 1 and self.weight_updates != "per_epoch":
+            raise ValueError(f"average_last={average_last!r} needs weight_updates='per_epoch', got {weight_updates!r}")
         self.loss_fn = LossValLoss(self.task, combine=combine, power=ot_power)
         self.combine, self.ot_power = self.loss_fn.combine, self.loss_fn.power
         self.normalize_masses = bool(normalize_masses)
@@ -138,27 +177,15 @@ class LossVal(TabularNetwork):
         self.max_weight = check_float("max_weight", max_weight)
         if not self.min_weight < 1 < self.max_weight:
             raise ValueError(f"need min_weight < 1 < max_weight, got {min_weight!r} and {max_weight!r}")
-        self.weight_optimizer = weight_optimizer
-        self.balance_parts = bool(balance_parts)
-        self.renormalize_weights = bool(renormalize_weights)
-        self.average_last = average_last
-        self.split_weights = bool(split_weights)
-        self.weight_clip = check_float("weight_clip", weight_clip, allow_zero=True)
         self.ot_label_scale = check_float("ot_label_scale", ot_label_scale, allow_zero=True)
-        per_epoch_only = dict(weight_optimizer=weight_optimizer != "adam", balance_parts=self.balance_parts,
-                              renormalize_weights=self.renormalize_weights, average_last=average_last != 1,
-                              split_weights=self.split_weights)  # fmt: skip
-        used = [name for name, on in per_epoch_only.items() if on]
-        if used and self.weight_updates != "per_epoch":
-            raise ValueError(f"{used} need weight_updates='per_epoch', got weight_updates={self.weight_updates!r}")
-        WeightStepper(torch.ones(1), optimizer=weight_optimizer, lr=self.weight_lr, average_last=average_last, split=split_weights)  # checks
 
     @classmethod
     def paper(cls, task: str = "classification", **overrides: Any) -> LossVal:
         """The authors' variant: per-batch OT and joint Adam, unnormalised masses, OT squared."""
         settings: dict[str, Any] = dict(
-            weight_updates="per_batch", normalize_masses=False, combine="product", ot_power=2.0, solver="geomloss"
-        )
+            weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
+            ot_power=2.0, solver="geomloss",
+        )  # fmt: skip
         return cls(task, **{**settings, **overrides})
 
     def _extra_lr(self) -> str:
@@ -199,17 +226,14 @@ class LossVal(TabularNetwork):
         net.train()
         if self.weight_updates == "per_epoch":
             stepper = WeightStepper(
-                weights, optimizer=self.weight_optimizer, lr=self.weight_lr, balance=self.balance_parts,
-                renormalize=self.renormalize_weights, average_last=self.average_last, split=self.split_weights, clip=self.weight_clip,
-                min_weight=self.min_weight, max_weight=self.max_weight, epochs=self.epochs,
+                weights, optimizer=self.weight_optimizer, lr=self.weight_lr, clip=self.weight_clip,
+                average_last=self.average_last, min_weight=self.min_weight, max_weight=self.max_weight, epochs=self.epochs,
             )  # fmt: skip
             self._train_per_epoch(net, stepper, transport, X, Z, y, self._generator(seed), state)
             final = stepper.values()
-            factors = stepper.factors
         else:
             self._train_per_batch(net, weights, transport, X, Z, y, self._generator(seed), state)
             final = weights.detach()
-            factors = ()
         self.model_ = net.eval()
         values = final.double().cpu().numpy()
         self.values_ = pd.Series(values, index=index, name="value")
@@ -220,8 +244,6 @@ class LossVal(TabularNetwork):
             },
             index=index,
         )
-        for name, factor in zip(("loss_factor", "transport_factor"), factors):
-            self.parts_[name] = factor.double().cpu().numpy()
         self.history_ = pd.DataFrame(self._history)
         return self
 
@@ -250,8 +272,8 @@ class LossVal(TabularNetwork):
                     ((w_p[sl] * rows).sum() * factor[b]).backward()
                     net_opt.step()
                     rows_p[sl] = rows.detach()
-            parts_p = self.loss_fn.weight_gradient_parts(rows_p, w_p, batch_of, ot_value, ot_grad)  # 2 x (N,)
-            stepper.step(*(torch.empty_like(part).index_copy_(0, perm, part) for part in parts_p))
+            grad_p = self.loss_fn.weight_gradient(rows_p, w_p, batch_of, ot_value, ot_grad)  # (N,)
+            stepper.step(torch.empty_like(grad_p).index_copy_(0, perm, grad_p))
             state.add(perm, rows_p, ot_grad)
             weighted = torch.zeros_like(ot_value).index_add_(0, batch_of, w_p * rows_p)  # (n_batches,)
             total = factor if self.combine == "ot_only" else weighted * factor
