@@ -10,9 +10,11 @@ Names:
 ``lossval``
     This project's default, ``LossVal(task)``.
 ``paper``
-    The authors' variant, ``LossVal.paper(task)``, with ``solver="fast"``
-    (same numbers as ``SamplesLoss``, tested in tests/core/test_ot.py; the
-    ``paper_geomloss`` method runs ``SamplesLoss`` itself to show it).
+    The authors' variant, ``LossVal.paper(task)``, with geomloss's
+    ``SamplesLoss`` itself. ``paper_fast`` swaps in this project's Sinkhorn
+    solver: equal to 1e-4 per call (tests/core/test_ot.py), but 30 epochs of
+    per-batch Adam amplify float-level differences, so its values are close
+    to, not identical with, ``paper``'s (bench/results/paper_solver_check.csv).
 ``loss_only``, ``ot_only``, ``ot_not_squared``
     The paper's ablations, applied to this project's default.
 ``cleanlab``
@@ -26,7 +28,7 @@ Names:
     Uniform random values.
 ``lv[key=value,...]`` / ``paper[key=value,...]``
     The default (or the paper variant) with options overridden, for experiments,
-    e.g. ``lv[weight_lr=0.05,normalize_masses=True]``.
+    e.g. ``lv[weight_lr=0.02,average_last=10]``.
 """
 
 from __future__ import annotations
@@ -106,15 +108,15 @@ def _cleanlab(cell: Cell, epochs: int) -> Outcome:
 
 NAMED: dict[str, Callable[[Cell, int], Outcome]] = {
     "lossval": _lossval(LossVal, {}),
-    "paper": _lossval(LossVal.paper, {"solver": "fast"}),
-    "paper_geomloss": _lossval(LossVal.paper, {}),
+    "paper": _lossval(LossVal.paper, {}),
+    "paper_fast": _lossval(LossVal.paper, {"solver": "fast"}),
     "loss_only": _lossval(LossVal, {"combine": "loss_only"}),
     "ot_only": _lossval(LossVal, {"combine": "ot_only"}),
     "ot_not_squared": _lossval(LossVal, {"ot_power": 1.0}),
     "cleanlab": _cleanlab,
     "random": _random,
 }
-#: What a full run compares (``paper_geomloss`` only checks that ``paper`` is exact).
+#: What a full run compares (``paper_fast`` only checks the solver swap).
 DEFAULT_METHODS: tuple[str, ...] = ("lossval", "paper", "loss_only", "ot_only", "ot_not_squared", "cleanlab", "random")
 _CUSTOM = re.compile(r"^(lv|paper)\[(.*)\]$")
 
@@ -143,7 +145,7 @@ def resolve(name: str) -> Callable[[Cell, int], Outcome]:
     base, overrides = match.groups()
     options = parse_options(overrides)
     if base == "paper":
-        return _lossval(LossVal.paper, {"solver": "fast", **options})
+        return _lossval(LossVal.paper, options)
     return _lossval(LossVal, options)
 
 
