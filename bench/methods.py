@@ -149,6 +149,22 @@ def resolve(name: str) -> Callable[[Cell, int], Outcome]:
     return _lossval(LossVal, options)
 
 
+def validation_use(name: str) -> tuple[bool, bool]:
+    """Whether a method reads the validation (features, labels).
+
+    LossVal only transports the validation features (its labels are checked,
+    never trained on), unless ``ot_label_scale`` puts the labels into the
+    transport; ``loss_only``, cleanlab and random never look at the validation rows.
+    """
+    if name in ("cleanlab", "random", "loss_only"):
+        return False, False
+    match = _CUSTOM.match(name)
+    options = parse_options(match.group(2)) if match else {}
+    if options.get("combine") == "loss_only":
+        return False, False
+    return True, bool(options.get("ot_label_scale", 0))
+
+
 def plain_model(task: str, epochs: int, seed: int) -> MLP:
     """The MLP LossVal trains, without row weights (the model the baselines cross-validate)."""
     return MLP(task, epochs=epochs, random_state=seed % (2**31), progress=False, device="cpu")

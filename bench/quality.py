@@ -15,8 +15,11 @@ values find the noisy rows (2-means F1, AUROC, precision at the noise count).
 Every finished run is appended to the CSV (``--out``); a rerun skips what is
 there, so the grid can be stopped, resumed and split across processes
 (``--part i/n`` takes every n-th group of cells; a group holds one cell
-per setting). cleanlab, random and loss_only never read the validation rows,
-so they run once per group and their row is recorded under both settings.
+per setting). A method that cannot tell the settings of a cell apart runs
+once per group and its row is recorded under each setting: cleanlab, random
+and loss_only never read the validation rows, and LossVal never reads the
+validation labels, so on label noise its two settings are the same run
+(:func:`shared_across_settings`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import pandas as pd
 import torch
 
 from bench.common import BUNDLED, CLASSIFICATION, DEFAULT_DATASETS, REGRESSION, REPO, load, machine
-from bench.methods import DEFAULT_METHODS, Cell, resolve
+from bench.methods import DEFAULT_METHODS, Cell, resolve, validation_use
 from lossval.metrics import detection_auroc, detection_f1, f1_of_flags, precision_at_noise_count
 from lossval.noise import NOISE_KINDS, add_noise
 
@@ -50,9 +53,7 @@ DEFAULT_OUT = REPO / "bench" / "results" / "quality.csv"
 QUICK_OUT = REPO / "bench" / "results" / "quick.tmp" / "quality.csv"  # git-ignored
 DEFAULT_DOC = REPO / "docs" / "benchmarks.md"
 QUICK = dict(names=["electricity"], rates=[0.10], repeats=1)
-#: Methods that never read the validation rows. The settings of a group share training rows, noise
-#: and seed, so one run serves every setting of the group (its row is recorded under each).
-VALIDATION_FREE = frozenset({"cleanlab", "random", "loss_only"})
+
 
 
 def seed_of(*parts: object) -> int:
@@ -112,6 +113,19 @@ def make_cell(spec: Spec, X: np.ndarray, y: np.ndarray, task: str) -> Cell:
 def applies(method: str, spec: Spec, task: str, cleanlab_kinds: Sequence[str]) -> bool:
     """cleanlab's regression mode refits ~80 models: by default only on the label-noise cells."""
     return not (method == "cleanlab" and task == "regression" and spec.kind not in cleanlab_kinds)
+
+
+def shared_across_settings(method: str, kind: str) -> bool:
+    """True when a method cannot tell the settings of a cell apart, so one run serves them all.
+
+    The settings share training rows, noise and seed; they differ only in the
+    validation rows' features (noise kinds "features", "mixed") and labels
+    ("labels", "mixed"). A method that reads neither of what differs gives the
+    same values in every setting: cleanlab, random and loss_only always;
+    LossVal, which transports only the validation features, on label noise.
+    """
+    reads_features, reads_labels = validation_use(method)
+    return not ((reads_features and kind != "labels") or (reads_labels and kind != "features"))
 
 
 def reason_accuracy(parts: pd.DataFrame | None, cell: Cell) -> float:
@@ -182,7 +196,7 @@ def run_grid(groups: Sequence[Sequence[Spec]], methods: Sequence[str], folder: P
         cells: dict[str, Cell] = {}
         for method, specs in todo.items():
             specs = [s for s in specs if applies(method, s, task, cleanlab_kinds)]
-            batches = [specs] if method in VALIDATION_FREE and specs else [[s] for s in specs]
+            batches = [specs] if shared_across_settings(method, first.kind) and specs else [[s] for s in specs]
             for batch in batches:
                 spec = batch[0]
                 if spec.setting not in cells:

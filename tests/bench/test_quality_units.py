@@ -60,6 +60,14 @@ def test_cleanlab_regression_runs_only_on_label_cells_by_default():
     assert quality.applies("lossval", spec, "regression", ["labels"])
 
 
+def test_which_methods_one_run_serves_for_both_settings():
+    assert quality.shared_across_settings("cleanlab", "mixed") and quality.shared_across_settings("loss_only", "features")
+    assert quality.shared_across_settings("lossval", "labels")  # LossVal never reads the validation labels
+    assert not quality.shared_across_settings("lossval", "features") and not quality.shared_across_settings("paper", "mixed")
+    assert not quality.shared_across_settings("lv[ot_label_scale=2.0]", "labels")
+    assert quality.shared_across_settings("lv[combine='loss_only']", "mixed")
+
+
 def test_method_specs_parse_and_unknown_names_fail():
     assert parse_options("weight_lr=0.05, normalize_masses=True,weight_optimizer='l1'") == {
         "weight_lr": 0.05, "normalize_masses": True, "weight_optimizer": "l1"
