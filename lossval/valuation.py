@@ -51,7 +51,7 @@ import torch
 from torch import Tensor
 
 from lossval._checks import check_choice, check_float, check_int
-from lossval._types import Callback, Combine, Features, Target, WeightUpdates
+from lossval._types import Callback, Combine, Features, Target, WeightOptimizer, WeightUpdates
 from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
 from lossval.ot import SOLVERS, SinkhornToReference, diameter_bound
@@ -122,7 +122,7 @@ class LossVal(TabularNetwork):
         callbacks: Sequence[Callback] = (),
         weight_lr: float | None = None,
         weight_updates: WeightUpdates = "per_epoch",
-        weight_optimizer: str | None = None,
+        weight_optimizer: WeightOptimizer | None = None,
         weight_clip: float = 3.0,
         average_last: int = 1,
         combine: Combine = "product",
