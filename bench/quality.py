@@ -258,13 +258,13 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     args.out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
     args.doc = args.doc or (args.out.with_suffix(".md") if args.quick else DEFAULT_DOC)
+    torch.set_num_threads(args.threads)
     if args.report:
         from bench.report import write_report
 
         write_report(args.out, args.doc, command=args.command, machine=machine())
         print(f"wrote the quality tables of {args.out} into {args.doc}")
         return
-    torch.set_num_threads(args.threads)
     if args.quick:
         args.names, args.rates, args.repeats = QUICK["names"], QUICK["rates"], QUICK["repeats"]
     folder = resolve_folder(args.datasets, args.quick)
