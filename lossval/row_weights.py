@@ -57,7 +57,6 @@ class WeightStepper:
         optimizer: str = "normalized",
         lr: float = 0.04,
         clip: float = 3.0,
-        shrink: float = 0.0,
         average_last: int = 1,
         min_weight: float = 1e-3,
         max_weight: float = 1e3,
@@ -67,7 +66,6 @@ class WeightStepper:
         self.optimizer = check_choice("weight_optimizer", optimizer, OPTIMIZERS)
         self.lr = check_float("weight_lr", lr)
         self.clip = check_float("weight_clip", clip, allow_zero=True)
-        self.shrink = check_float("weight_shrink", shrink, allow_zero=True)
         self.average_last = min(check_int("average_last", average_last), epochs)
         self.min_weight, self.max_weight, self.epochs = min_weight, max_weight, epochs
         self._adam = torch.optim.Adam([weights], lr=lr) if self.optimizer == "adam" else None
@@ -85,9 +83,6 @@ class WeightStepper:
         else:
             self.weights.sub_(self.lr * self.direction(grad))
             self.weights.div_(self.weights.mean().clamp_min(1e-30))
-            if self.shrink:  # proximal step of shrink * sum |w - 1|: rows stay at 1 unless pushed harder
-                offset = self.weights - 1
-                self.weights.copy_(1 + offset.sign() * (offset.abs() - self.lr * self.shrink).clamp_min(0))
         self.weights.nan_to_num_(nan=self.min_weight).clamp_(self.min_weight, self.max_weight)
         self._epoch += 1
         if self._epoch > self.epochs - self.average_last:

@@ -124,7 +124,6 @@ class LossVal(TabularNetwork):
         weight_updates: WeightUpdates = "per_epoch",
         weight_optimizer: WeightOptimizer | None = None,
         weight_clip: float = 3.0,
-        weight_shrink: float = 0.0,
         average_last: int = 1,
         combine: Combine = "product",
         ot_power: float = 2.0,
@@ -162,7 +161,6 @@ class LossVal(TabularNetwork):
             weight_lr = self.lr if self.weight_optimizer == "adam" else NORMALIZED_WEIGHT_LR
         self.weight_lr = check_float("weight_lr", weight_lr)
         self.weight_clip = check_float("weight_clip", weight_clip, allow_zero=True)
-        self.weight_shrink = check_float("weight_shrink", weight_shrink, allow_zero=True)
         self.average_last = check_int("average_last", average_last)
         if self.average_last > 1 and self.weight_updates != "per_epoch":
             raise ValueError(f"average_last={average_last!r} needs weight_updates='per_epoch', got {weight_updates!r}")
@@ -228,7 +226,7 @@ class LossVal(TabularNetwork):
         net.train()
         if self.weight_updates == "per_epoch":
             stepper = WeightStepper(
-                weights, optimizer=self.weight_optimizer, lr=self.weight_lr, clip=self.weight_clip, shrink=self.weight_shrink,
+                weights, optimizer=self.weight_optimizer, lr=self.weight_lr, clip=self.weight_clip,
                 average_last=self.average_last, min_weight=self.min_weight, max_weight=self.max_weight, epochs=self.epochs,
             )  # fmt: skip
             self._train_per_epoch(net, stepper, transport, X, Z, y, self._generator(seed), state)
