@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DEFAULT_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
+#: The small real data committed with the repository (see data/example/README.md).
+BUNDLED = REPO / "data" / "example"
 
 CLASSIFICATION = ("2dplanes", "electricity", "pol", "fried")
 REGRESSION = ("kin8nm", "white_wine", "cpu_activity", "pumadyn32nh")
@@ -23,16 +26,50 @@ def datasets_dir(value: str | None) -> Path:
     return path
 
 
+def read_frame(name: str, folder: Path) -> pd.DataFrame:
+    """The raw table ``name`` from ``folder``: ``name.csv.gz`` (the shared folder), or the bundled
+    ``name.csv`` plus ``name_reference.csv`` when present (data/example), stacked."""
+    packed = folder / f"{name}.csv.gz"
+    if packed.is_file():
+        return pd.read_csv(packed)
+    plain = folder / f"{name}.csv"
+    if not plain.is_file():
+        raise SystemExit(f"dataset {name!r} not found in {folder} (looked for {packed.name} and {plain.name})")
+    parts = [pd.read_csv(plain)]
+    reference = folder / f"{name}_reference.csv"
+    if reference.is_file():
+        parts.append(pd.read_csv(reference))
+    return pd.concat(parts, ignore_index=True)
+
+
 def load(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """Features (standardised), target (standardised for regression) and task of a shared dataset."""
-    frame = pd.read_csv(folder / f"{name}.csv.gz")
+    """Features (standardised), target and task of a dataset, prepared as OpenDataVal prepares the paper's.
+
+    Features are standardised over the whole table, regression targets too;
+    class labels are coded 0..K-1 (string labels of the bundled copy
+    included). electricity: OpenDataVal loads OpenML 44080, which lacks the
+    ``day`` column and is class-balanced by undersampling
+    (datasets/README.md); we drop ``day`` and undersample the larger class
+    with a fixed seed.
+    """
+    frame = read_frame(name, folder)
+    if name == "electricity":
+        frame = frame.drop(columns="day")
+        labels = frame["target"].to_numpy()
+        classes, counts = np.unique(labels, return_counts=True)
+        rng = np.random.default_rng(44080)
+        keep = np.concatenate([rng.choice(np.flatnonzero(labels == c), counts.min(), replace=False) for c in classes])
+        frame = frame.iloc[np.sort(keep)].reset_index(drop=True)
     X = frame.drop(columns="target").to_numpy(dtype=np.float64)
-    y = frame["target"].to_numpy()
     std = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
     task = TASK_OF.get(name, "classification" if frame["target"].nunique() <= 10 else "regression")
+    y = frame["target"].to_numpy()
     if task == "regression":
+        y = y.astype(np.float64)
         y = (y - y.mean()) / y.std()
+    else:
+        y = np.unique(y, return_inverse=True)[1].astype(np.int64)
     return X, y, task
 
 

@@ -18,6 +18,8 @@ Task = Literal["classification", "regression"]
 Combine = Literal["product", "loss_only", "ot_only"]
 #: When the row weights are updated (see :class:`lossval.LossVal`).
 WeightUpdates = Literal["per_epoch", "per_batch"]
+#: How the row weights move along their gradient (see :mod:`lossval.row_weights`).
+WeightOptimizer = Literal["normalized", "normalized_rms", "adam"]
 #: A per-epoch hook: called with the epoch number (1-based) and that epoch's metrics.
 Callback = Callable[[int, Mapping[str, float]], None]
 Label = Hashable

@@ -111,12 +111,24 @@ class LossValLoss(nn.Module):
         ``dT_b/dw_n = l_n F(OT_b) + L_b F'(OT_b) dOT_b/dw_n``. Matches autograd through
         :meth:`terms` (tested), in a few vectorised operations for a whole epoch.
         """
+        loss_part, ot_part = self.weight_gradient_parts(rows, weights, batch, transport, transport_grad)
+        return loss_part + ot_part
+
+    def weight_gradient_parts(
+        self, rows: Tensor, weights: Tensor, batch: Tensor, transport: Tensor, transport_grad: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The two parts of :meth:`weight_gradient`, (N,) each: ``l_n F(OT_b)`` and ``L_b F'(OT_b) dOT_b/dw_n``.
+
+        The first is high for rows the model fits badly (label-like), the second
+        for rows whose features pull their batch away from the validation set
+        (feature-like). ``"loss_only"`` has no OT part, ``"ot_only"`` no loss part.
+        """
         if self.combine == "loss_only":
-            return rows
+            return rows, torch.zeros_like(rows)
         ot = transport.abs()
         d_factor = self.power * ot.pow(self.power - 1) * torch.sign(transport)  # (n_batches,) F'(OT_b)
         ot_term = d_factor[batch] * transport_grad  # (N,)
         if self.combine == "ot_only":
-            return ot_term
+            return torch.zeros_like(rows), ot_term
         weighted = torch.zeros_like(transport).index_add_(0, batch, weights * rows)  # (n_batches,) L_b
-        return rows * self.factor(transport)[batch] + weighted[batch] * ot_term
+        return rows * self.factor(transport)[batch], weighted[batch] * ot_term

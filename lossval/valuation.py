@@ -5,10 +5,22 @@ with the network on ``sum_n w_n loss_n * OT_w(batch, validation) ** 2``
 (see :mod:`lossval.loss` and :mod:`lossval.ot`). After training, ``w`` is the
 value of each row: higher = more valuable, lower = more likely noisy.
 
+This project's default differs from the paper's code in three measured ways
+(docs/benchmarks.md, section 2, has the benchmark and the experiment log):
+
+- the OT term transports probability measures (``normalize_masses=True``:
+  weights / their sum against 1/M per validation row), a true OT distance;
+  the paper's raw masses are not one when the weights do not sum to M;
+- the weights move by projected, normalised gradient descent
+  (``weight_optimizer="normalized"``, :mod:`lossval.row_weights`), which keeps
+  the relative sizes of the rows' gradients that per-row Adam discards;
+- the weights step once per epoch (``weight_updates="per_epoch"``), which
+  also makes the OT term cheap (below).
+
 Two training schedules, chosen by ``weight_updates``:
 
 ``"per_epoch"`` (default)
-    The network steps after every batch; the weights take one Adam step per
+    The network steps after every batch; the weights take one step per
     epoch with the gradient each row got in its batch. Since a row's weight
     then does not move until the epoch ends, the OT term of *every* batch of
     the epoch depends only on weights known when the epoch starts, so all
@@ -19,8 +31,8 @@ Two training schedules, chosen by ``weight_updates``:
 
 ``"per_batch"`` (the paper's code)
     One Adam over network and weights, stepped after every batch, with the
-    OT term solved per batch. Combine with ``normalize_masses=False`` to
-    reproduce the authors' implementation (:meth:`LossVal.paper`).
+    OT term solved per batch. :meth:`LossVal.paper` is the authors' variant
+    (this schedule, raw masses, the squared OT term).
 
 Weights stay valid masses: after every weight update they are clipped to
 ``[min_weight, max_weight]`` (positive and finite), and training stops with
@@ -38,13 +50,17 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from lossval._checks import check_choice, check_float
-from lossval._types import Callback, Combine, Features, Target, WeightUpdates
+from lossval._checks import check_choice, check_float, check_int
+from lossval._types import Callback, Combine, Features, Target, WeightOptimizer, WeightUpdates
 from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
 from lossval.ot import SOLVERS, SinkhornToReference, diameter_bound
+from lossval.row_weights import OPTIMIZERS, WeightStepper
 
 WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
+#: Default step of the weights under the "normalized" optimizers: a typical row moves by 4 % of the
+#: mean weight per epoch (chosen on the development grid of docs/benchmarks.md; 0.01-0.08 were tried).
+NORMALIZED_WEIGHT_LR = 0.04
 #: Largest number of cost-matrix entries one batched Sinkhorn call may hold.
 _MAX_OT_ENTRIES = 2**24
 
@@ -63,19 +79,32 @@ class LossVal(TabularNetwork):
         callbacks: callables ``f(epoch, metrics)`` run after every epoch, with
             ``loss``, ``weighted_loss``, ``ot``, ``weight_min``, ``weight_p05``,
             ``weight_median``, ``weight_p95``, ``weight_max`` and ``seconds``.
-        weight_lr: Adam learning rate of the row weights (default: ``lr``).
+        weight_lr: step size of the row weights (default: 0.04 for the
+            ``"normalized"`` optimizers, ``lr`` for ``"adam"``).
         weight_updates: ``"per_epoch"`` (fast, default) or ``"per_batch"`` (paper); see module doc.
+        weight_optimizer: ``"normalized"`` (projected gradient scaled by its mean
+            absolute value over the rows), ``"normalized_rms"`` or ``"adam"`` (per row,
+            the paper's); see :mod:`lossval.row_weights`. Default: ``"normalized"``
+            with per-epoch updates; per-batch updates always step one joint Adam.
+        weight_clip: under ``"normalized*"``, no row moves more than ``weight_clip * weight_lr``
+            per epoch (0 = no limit).
+        average_last: the value is the mean weight over the last ``average_last`` epochs
+            (1 = the final weight, as in the paper).
         combine: ``"product"`` (paper), ``"loss_only"`` or ``"ot_only"`` (ablations).
         ot_power: exponent of the OT factor (2 = paper's squared OT).
-        normalize_masses: transport probability measures (weights / sum) rather than the
-            paper's raw masses (w against 1 per validation row); see :mod:`lossval.ot`.
+        normalize_masses: transport probability measures (weights / sum; default) rather
+            than the paper's raw masses (w against 1 per validation row); see :mod:`lossval.ot`.
+        ot_label_scale: transport features and labels jointly: the label is appended to
+            the features (one-hot times ``ot_label_scale / sqrt(2)``, or the standardised
+            target times ``ot_label_scale``); 0 (default) = features only, as in the paper.
         blur, scaling, debias: geomloss Sinkhorn settings (0.05, 0.5, True as in geomloss).
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
         min_weight, max_weight: the weights are clipped to this range after every update.
 
     Learned attributes: ``values_`` (Series, index of ``X_train``), ``model_``
     (the trained network), ``history_`` (per-epoch metrics), ``parts_``
-    (per-row mean loss and transport gradient over training), ``diameter_``.
+    (per-row mean loss ``loss_part`` and mean OT gradient ``transport_part``
+    over training; :func:`lossval.reasons.row_reasons` reads them), ``diameter_``.
     """
 
     def __init__(
@@ -93,9 +122,13 @@ class LossVal(TabularNetwork):
         callbacks: Sequence[Callback] = (),
         weight_lr: float | None = None,
         weight_updates: WeightUpdates = "per_epoch",
+        weight_optimizer: WeightOptimizer | None = None,
+        weight_clip: float = 3.0,
+        average_last: int = 1,
         combine: Combine = "product",
         ot_power: float = 2.0,
-        normalize_masses: bool = False,
+        normalize_masses: bool = True,
+        ot_label_scale: float = 0.0,
         blur: float = 0.05,
         scaling: float = 0.5,
         debias: bool = True,
@@ -115,8 +148,22 @@ class LossVal(TabularNetwork):
             progress=progress,
             callbacks=callbacks,
         )
-        self.weight_lr = self.lr if weight_lr is None else check_float("weight_lr", weight_lr)
         self.weight_updates = check_choice("weight_updates", weight_updates, WEIGHT_UPDATES)
+        if weight_optimizer is None:
+            weight_optimizer = "normalized" if self.weight_updates == "per_epoch" else "adam"
+        self.weight_optimizer = check_choice("weight_optimizer", weight_optimizer, OPTIMIZERS)
+        if self.weight_optimizer != "adam" and self.weight_updates != "per_epoch":
+            raise ValueError(
+                f"weight_optimizer={weight_optimizer!r} needs weight_updates='per_epoch' "
+                f"(per_batch steps one joint Adam), got weight_updates={weight_updates!r}"
+            )
+        if weight_lr is None:
+            weight_lr = self.lr if self.weight_optimizer == "adam" else NORMALIZED_WEIGHT_LR
+        self.weight_lr = check_float("weight_lr", weight_lr)
+        self.weight_clip = check_float("weight_clip", weight_clip, allow_zero=True)
+        self.average_last = check_int("average_last", average_last)
+        if self.average_last > 1 and self.weight_updates != "per_epoch":
+            raise ValueError(f"average_last={average_last!r} needs weight_updates='per_epoch', got {weight_updates!r}")
         self.loss_fn = LossValLoss(self.task, combine=combine, power=ot_power)
         self.combine, self.ot_power = self.loss_fn.combine, self.loss_fn.power
         self.normalize_masses = bool(normalize_masses)
@@ -130,13 +177,15 @@ class LossVal(TabularNetwork):
         self.max_weight = check_float("max_weight", max_weight)
         if not self.min_weight < 1 < self.max_weight:
             raise ValueError(f"need min_weight < 1 < max_weight, got {min_weight!r} and {max_weight!r}")
+        self.ot_label_scale = check_float("ot_label_scale", ot_label_scale, allow_zero=True)
 
     @classmethod
     def paper(cls, task: str = "classification", **overrides: Any) -> LossVal:
         """The authors' variant: per-batch OT and joint Adam, unnormalised masses, OT squared."""
         settings: dict[str, Any] = dict(
-            weight_updates="per_batch", normalize_masses=False, combine="product", ot_power=2.0, solver="geomloss"
-        )
+            weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
+            ot_power=2.0, solver="geomloss",
+        )  # fmt: skip
         return cls(task, **{**settings, **overrides})
 
     def _extra_lr(self) -> str:
@@ -157,10 +206,11 @@ class LossVal(TabularNetwork):
         """
         X, y, index = self._fit_inputs(X_train, y_train)
         X_ref, _ = self._features(X_val, "X_val")
-        self._targets(y_val, "y_val", n_rows=len(X_ref), rows_name="X_val")  # checked, not trained on
-        self.diameter_ = diameter_bound(torch.cat([X, X_ref]), X_ref)
+        y_ref = self._targets(y_val, "y_val", n_rows=len(X_ref), rows_name="X_val")  # not trained on
+        Z, Z_ref = self._transport_points(X, y), self._transport_points(X_ref, y_ref)  # (N, D'), (M, D')
+        self.diameter_ = diameter_bound(torch.cat([Z, Z_ref]), Z_ref)
         transport = SinkhornToReference(
-            X_ref,
+            Z_ref,
             blur=self.blur,
             scaling=self.scaling,
             diameter=self.diameter_,
@@ -173,11 +223,19 @@ class LossVal(TabularNetwork):
         weights = torch.nn.Parameter(torch.ones(len(X), device=self.device_))  # (N,)
         state = _Accumulators(len(X), self.device_)
         self._history = []
-        train = self._train_per_epoch if self.weight_updates == "per_epoch" else self._train_per_batch
         net.train()
-        train(net, weights, transport, X, y, self._generator(seed), state)
+        if self.weight_updates == "per_epoch":
+            stepper = WeightStepper(
+                weights, optimizer=self.weight_optimizer, lr=self.weight_lr, clip=self.weight_clip,
+                average_last=self.average_last, min_weight=self.min_weight, max_weight=self.max_weight, epochs=self.epochs,
+            )  # fmt: skip
+            self._train_per_epoch(net, stepper, transport, X, Z, y, self._generator(seed), state)
+            final = stepper.values()
+        else:
+            self._train_per_batch(net, weights, transport, X, Z, y, self._generator(seed), state)
+            final = weights.detach()
         self.model_ = net.eval()
-        values = weights.detach().double().cpu().numpy()
+        values = final.double().cpu().numpy()
         self.values_ = pd.Series(values, index=index, name="value")
         self.parts_ = pd.DataFrame(
             {
@@ -190,11 +248,11 @@ class LossVal(TabularNetwork):
         return self
 
     def _train_per_epoch(
-        self, net, weights: Tensor, transport: SinkhornToReference, X: Tensor, y: Tensor, generator, state
+        self, net, stepper: WeightStepper, transport: SinkhornToReference, X: Tensor, Z: Tensor, y: Tensor, generator, state
     ) -> None:
         n = len(X)
+        weights = stepper.weights
         net_opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        weight_opt = torch.optim.Adam([weights], lr=self.weight_lr)
         batch_of = torch.arange(n, device=self.device_) // self.batch_size  # (N,) batch of each permuted position
         rows_p = torch.empty(n, device=self.device_)  # (N,) per-row loss, per permuted position
         for epoch in self._epochs("LossVal"):
@@ -202,7 +260,7 @@ class LossVal(TabularNetwork):
             perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
             X_p, y_p, w_p = X[perm], y[perm], weights.detach()[perm]  # (N, D), (N, ...), (N,)
             # Weights only move at the end of the epoch, so every batch's OT term is known now.
-            ot_value, ot_grad = self._epoch_transport(transport, w_p, X_p, batches)  # (n_batches,), (N,)
+            ot_value, ot_grad = self._epoch_transport(transport, w_p, Z[perm], batches)  # (n_batches,), (N,)
             factor = self.loss_fn.factor(ot_value)  # (n_batches,)
             if self.combine == "ot_only":  # the ablation trains the weights alone
                 with torch.no_grad():
@@ -215,9 +273,7 @@ class LossVal(TabularNetwork):
                     net_opt.step()
                     rows_p[sl] = rows.detach()
             grad_p = self.loss_fn.weight_gradient(rows_p, w_p, batch_of, ot_value, ot_grad)  # (N,)
-            weights.grad = torch.empty_like(grad_p).index_copy_(0, perm, grad_p)
-            weight_opt.step()
-            self._clip(weights)
+            stepper.step(torch.empty_like(grad_p).index_copy_(0, perm, grad_p))
             state.add(perm, rows_p, ot_grad)
             weighted = torch.zeros_like(ot_value).index_add_(0, batch_of, w_p * rows_p)  # (n_batches,)
             total = factor if self.combine == "ot_only" else weighted * factor
@@ -253,7 +309,7 @@ class LossVal(TabularNetwork):
         return torch.cat(values), torch.cat(grads)
 
     def _train_per_batch(
-        self, net, weights: Tensor, transport: SinkhornToReference, X: Tensor, y: Tensor, generator, state
+        self, net, weights: Tensor, transport: SinkhornToReference, X: Tensor, Z: Tensor, y: Tensor, generator, state
     ) -> None:
         n = len(X)
         optimizer = torch.optim.Adam([*net.parameters(), weights], lr=self.lr)
@@ -266,13 +322,13 @@ class LossVal(TabularNetwork):
         for epoch in self._epochs("LossVal"):
             started = time.perf_counter()
             perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
-            X_p, y_p = X[perm], y[perm]
+            X_p, Z_p, y_p = X[perm], Z[perm], y[perm]
             sums = torch.zeros(3, device=self.device_)
             for sl in batches:
                 w_b = weights[perm[sl]]  # (B,), gradient flows into the full weight vector
                 ot_b = None
                 if self.combine != "loss_only":
-                    ot_b = transport(w_b, X_p[sl])
+                    ot_b = transport(w_b, Z_p[sl])
                     (ot_grad[sl],) = torch.autograd.grad(ot_b, w_b, retain_graph=True)
                 terms = self.loss_fn.terms(w_b, net(X_p[sl]), y_p[sl], transport=ot_b)
                 optimizer.zero_grad(set_to_none=True)
@@ -285,6 +341,21 @@ class LossVal(TabularNetwork):
             self._end_epoch(epoch, self._metrics(sums / len(batches), weights), started)
 
     # ---- helpers ---------------------------------------------------------
+    def _transport_points(self, X: Tensor, y: Tensor) -> Tensor:
+        """The points the OT term transports: the features, plus the label scaled by ``ot_label_scale``.
+
+        Classification adds the one-hot label times ``ot_label_scale / sqrt(2)``
+        (two classes lie ``ot_label_scale`` apart), regression the
+        standardised target times ``ot_label_scale``.
+        """
+        if self.ot_label_scale == 0:
+            return X
+        if self.task == "classification":
+            label = torch.nn.functional.one_hot(y, self._n_outputs).to(X.dtype) * (self.ot_label_scale / 2**0.5)
+        else:
+            label = y.reshape(len(y), -1) * self.ot_label_scale
+        return torch.cat([X, label], dim=1)  # (N, D + K)
+
     @torch.no_grad()
     def _clip(self, weights: Tensor) -> None:
         weights.nan_to_num_(nan=self.min_weight).clamp_(self.min_weight, self.max_weight)

@@ -90,6 +90,11 @@ def test_same_seed_gives_identical_values_on_cpu(tiny_classification):
         dict(ot_power=1.0),
         dict(normalize_masses=False),
         dict(solver="geomloss"),
+        dict(weight_optimizer="adam"),
+        dict(weight_optimizer="normalized_rms", weight_clip=0.0),
+        dict(average_last=2),
+        dict(ot_label_scale=2.0),
+        dict(ot_label_scale=2.0, weight_updates="per_batch"),
     ],
 )
 def test_every_variant_trains(tiny_classification, options):
@@ -101,7 +106,63 @@ def test_every_variant_trains(tiny_classification, options):
 def test_paper_preset_is_the_authors_variant():
     lv = LossVal.paper("regression", epochs=1)
     assert (lv.weight_updates, lv.normalize_masses, lv.solver, lv.ot_power) == ("per_batch", False, "geomloss", 2.0)
+    assert (lv.weight_optimizer, lv.weight_lr, lv.ot_label_scale) == ("adam", 0.01, 0.0)
     assert lv.hidden_layers == (90, 90) and lv.activation == "tanh" and lv.batch_size == 32 and lv.lr == 0.01
+
+
+def test_defaults_are_the_benchmarked_ones():
+    lv = LossVal()
+    assert (lv.weight_updates, lv.weight_optimizer, lv.weight_lr, lv.weight_clip) == ("per_epoch", "normalized", 0.04, 3.0)
+    assert (lv.normalize_masses, lv.combine, lv.ot_power, lv.average_last, lv.ot_label_scale) == (True, "product", 2.0, 1, 0.0)
+    assert LossVal(weight_optimizer="adam").weight_lr == lv.lr  # Adam steps with the network's rate by default
+    assert LossVal(weight_updates="per_batch").weight_optimizer == "adam"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(weight_optimizer="sgd"), "weight_optimizer must be one of"),
+        (dict(weight_optimizer="normalized", weight_updates="per_batch"), "needs weight_updates='per_epoch'"),
+        (dict(average_last=3, weight_updates="per_batch"), "average_last=3 needs weight_updates='per_epoch'"),
+        (dict(average_last=0), "average_last"),
+        (dict(weight_clip=-1.0), "weight_clip"),
+        (dict(ot_label_scale=-1.0), "ot_label_scale"),
+    ],
+)
+def test_bad_method_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        LossVal(**options)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(weight_updates="per_batch")])
+def test_validation_labels_are_never_read_unless_transported(tiny_classification, options):
+    X, y, Xv, yv = tiny_classification
+    flipped = np.where(yv == "yes", "no", "yes")
+    a = LossVal(**FAST, **options).fit(X, y, Xv, yv).values_
+    pd.testing.assert_series_equal(a, LossVal(**FAST, **options).fit(X, y, Xv, flipped).values_)
+    joint = dict(options, ot_label_scale=2.0)
+    b = LossVal(**FAST, **joint).fit(X, y, Xv, yv).values_
+    assert not b.equals(LossVal(**FAST, **joint).fit(X, y, Xv, flipped).values_)
+
+
+def test_loss_only_ignores_the_validation_rows(tiny_classification):
+    X, y, Xv, yv = tiny_classification
+    a = LossVal(**FAST, combine="loss_only").fit(X, y, Xv, yv).values_
+    b = LossVal(**FAST, combine="loss_only").fit(X, y, Xv[::-1] * 3 + 1, yv[::-1]).values_
+    pd.testing.assert_series_equal(a, b)
+
+
+def test_joint_transport_points_put_two_classes_ot_label_scale_apart(tiny_classification):
+    import torch
+
+    X, y, Xv, yv = tiny_classification
+    lv = LossVal(**FAST, ot_label_scale=2.0).fit(X, y, Xv, yv)
+    features = torch.zeros(2, 3)
+    points = lv._transport_points(features, torch.tensor([0, 1]))  # (2, 3 + 2 classes)
+    assert points.shape == (2, 5)
+    assert float((points[0] - points[1]).norm()) == pytest.approx(2.0)
+    regression = LossVal("regression", **FAST, ot_label_scale=3.0)
+    assert regression._transport_points(features, torch.tensor([[0.5], [-1.0]]))[:, 3].tolist() == [1.5, -3.0]
 
 
 def test_batch_larger_than_the_data_still_trains(tiny_classification):
