@@ -50,7 +50,8 @@ COLUMNS = [
 
 
 def scaled_table(
-    name: str, n_train: int, n_val: int, *, folder: Path, seed: int = 0, jitter: float = 0.05, noise_rate: float = 0.1
+    name: str, n_train: int, n_val: int, *, folder: Path, seed: int = 0, jitter: float = 0.05, noise_rate: float = 0.1,
+    kind: str = "mixed",
 ) -> dict[str, Any]:
     """Training and validation rows of ``name`` at any size (see the module doc); ``noisy`` marks corrupted rows."""
     from lossval.noise import add_noise
@@ -69,7 +70,7 @@ def scaled_table(
         y_train = y[rows]
     noisy = np.zeros(n_train, dtype=bool)
     if noise_rate > 0:
-        X_train, y_train, corrupted, _ = add_noise(X_train, y_train, kind="mixed", rate=noise_rate, task=task, rng=rng)
+        X_train, y_train, corrupted, _ = add_noise(X_train, y_train, kind=kind, rate=noise_rate, task=task, rng=rng)
         noisy[corrupted] = True
     return dict(X_train=X_train, y_train=y_train, X_val=X[val], y_val=y[val], task=task, noisy=noisy)
 
@@ -137,43 +138,47 @@ def in_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Medians per (dataset, size, validation size, settings): plain s, LossVal s, median per-round ratio."""
-    groups: dict[tuple, dict[str, list]] = {}
+    """Medians per (dataset, size, validation size, epochs, batch, LossVal options) against the plain runs
+    of the same size, epochs, batch and repetition: plain s, LossVal s, median per-round ratio (wall and CPU)."""
+    plain: dict[tuple, dict] = {}
+    groups: dict[tuple, dict[int, dict]] = {}
     for r in rows:
-        key = (r["dataset"], int(r["n_train"]), int(r["n_val"]), int(r["epochs"]), int(r["batch_size"]), r["options"])
-        g = groups.setdefault(key, {"plain": {}, "lossval": {}})
-        g[r["method"]][int(r["rep"])] = r
+        key = (r["dataset"], int(r["n_train"]), int(r["n_val"]), int(r["epochs"]), int(r["batch_size"]))
+        if r["method"] == "plain":
+            plain[(*key, int(r["rep"]))] = r
+        else:
+            groups.setdefault((*key, r["options"]), {})[int(r["rep"])] = r
     table = []
-    for (dataset, n, m, epochs, batch, options), g in sorted(groups.items()):
-        reps = sorted(set(g["plain"]) & set(g["lossval"]))
-        if not reps:
+    for (*key, options), runs in sorted(groups.items()):
+        pairs = [(plain[(*key, rep)], r) for rep, r in sorted(runs.items()) if (*key, rep) in plain]
+        if not pairs:
             continue
-        plain = [float(g["plain"][i]["seconds"]) for i in reps]
-        lossval = [float(g["lossval"][i]["seconds"]) for i in reps]
+        dataset, n, m, epochs, batch = key
+        p_s, v_s = [float(p["seconds"]) for p, _ in pairs], [float(v["seconds"]) for _, v in pairs]
         table.append(dict(
-            dataset=dataset, n_train=n, n_val=m, epochs=epochs, batch_size=batch, options=options, repeats=len(reps),
-            plain_s=statistics.median(plain), lossval_s=statistics.median(lossval),
-            ratio=statistics.median(v / p for p, v in zip(plain, lossval)),
-            plain_rows_s=n / statistics.median(plain), lossval_rows_s=n / statistics.median(lossval),
-            plain_peak_mb=max(float(g["plain"][i]["peak_rss_mb"]) for i in reps),
-            lossval_peak_mb=max(float(g["lossval"][i]["peak_rss_mb"]) for i in reps),
-            lossval_before_mb=max(float(g["lossval"][i]["rss_before_mb"]) for i in reps),
-            f1=statistics.median(float(g["lossval"][i]["f1"]) for i in reps),
-            auroc=statistics.median(float(g["lossval"][i]["auroc"]) for i in reps),
-            load=statistics.median(float(g[k][i]["load1"]) for k in g for i in reps),
+            dataset=dataset, n_train=n, n_val=m, epochs=epochs, batch_size=batch, options=options, repeats=len(pairs),
+            plain_s=statistics.median(p_s), lossval_s=statistics.median(v_s),
+            ratio=statistics.median(v / p for p, v in zip(p_s, v_s)),
+            cpu_ratio=statistics.median(float(v["cpu_s"]) / float(p["cpu_s"]) for p, v in pairs),
+            plain_rows_s=n / statistics.median(p_s), lossval_rows_s=n / statistics.median(v_s),
+            plain_peak_mb=max(float(p["peak_rss_mb"]) for p, _ in pairs),
+            lossval_peak_mb=max(float(v["peak_rss_mb"]) for _, v in pairs),
+            f1=statistics.median(float(v["f1"]) for _, v in pairs),
+            auroc=statistics.median(float(v["auroc"]) for _, v in pairs),
+            load=statistics.median(float(x["load1"]) for pair in pairs for x in pair),
         ))  # fmt: skip
     return table
 
 
 def markdown(table: list[dict[str, Any]]) -> str:
     lines = [
-        "| rows | val | epochs | batch | plain s | LossVal s | ratio | LossVal rows/s | peak RSS plain / LossVal (MiB) | F1 / AUROC | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rows | val | epochs | batch | plain s | LossVal s | ratio (wall) | ratio (CPU) | LossVal rows/s | peak RSS plain / LossVal (MiB) | F1 / AUROC | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in table:
         lines.append(
             f"| {t['n_train']:,} | {t['n_val']} | {t['epochs']} | {t['batch_size']} | {t['plain_s']:.2f} | {t['lossval_s']:.2f} "
-            f"| {t['ratio']:.2f}x | {t['lossval_rows_s']:,.0f} | {t['plain_peak_mb']:.0f} / {t['lossval_peak_mb']:.0f} "
+            f"| {t['ratio']:.2f}x | {t['cpu_ratio']:.2f}x | {t['lossval_rows_s']:,.0f} | {t['plain_peak_mb']:.0f} / {t['lossval_peak_mb']:.0f} "
             f"| {t['f1']:.2f} / {t['auroc']:.2f} | {t['load']:.1f} |"
         )
     return "\n".join(lines)
@@ -214,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--recipe", action="store_true", help="epochs, batch and lr from lossval.large_data_settings(rows)")
+    parser.add_argument("--recipe", action="store_true", help="epochs, batch (both fits) and LossVal options from lossval.large_data_settings(rows)")
     parser.add_argument("--lossval", nargs="*", default=[], metavar="KEY=VALUE", help="LossVal options")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--device", default="cpu")
@@ -242,21 +247,19 @@ def main(argv: list[str] | None = None) -> None:
             writer.writeheader()
         for n in args.sizes:
             settings = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
-            if args.recipe:
+            options = parse_options(args.lossval)
+            if args.recipe:  # the network's settings for both fits, the rest for LossVal
                 from lossval import large_data_settings
 
-                settings = {k: v for k, v in large_data_settings(n).items() if k in settings}
+                recipe = large_data_settings(n)
+                settings.update({k: v for k, v in recipe.items() if k in settings})
+                options = {**{k: v for k, v in recipe.items() if k not in settings}, **options}
             for m in args.val:
                 for rep in range(args.repeats):
                     for method in ("plain", "lossval"):
                         spec = dict(dataset=args.dataset, n_train=n, n_val=m, method=method, rep=rep, threads=args.threads,
                                     device=args.device, datasets=str(folder), **settings,
-                                    options=parse_options(args.lossval) if method == "lossval" else {})  # fmt: skip
-                        if args.recipe and method == "lossval":
-                            from lossval import large_data_settings
-
-                            extra = {k: v for k, v in large_data_settings(n).items() if k not in settings}
-                            spec["options"] = {**extra, **spec["options"]}
+                                    options=options if method == "lossval" else {})  # fmt: skip
                         row = in_child(spec)
                         writer.writerow(row)
                         fh.flush()

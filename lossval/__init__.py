@@ -8,10 +8,13 @@ A pure library (torch, geomloss, numpy, pandas): no Prefect, MLflow or DVC impor
 """
 
 from lossval.errors import NotFittedError, TrainingDivergedError
+from lossval.large_data import large_data_settings
 from lossval.loss import LossValLoss
 from lossval.model import MLP
 from lossval.ot import SinkhornToReference
 from lossval.valuation import LossVal
 
-__all__ = ["LossVal", "LossValLoss", "MLP", "NotFittedError", "SinkhornToReference", "TrainingDivergedError"]
+__all__ = [
+    "LossVal", "LossValLoss", "MLP", "NotFittedError", "SinkhornToReference", "TrainingDivergedError", "large_data_settings",
+]  # fmt: skip
 __version__ = "0.1.0"

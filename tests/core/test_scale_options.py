@@ -143,3 +143,20 @@ def test_option_checks():
         LossVal(weight_updates="per_batch", ot_batch_size=16)
     with pytest.raises(ValueError, match="reference_rows"):
         SinkhornToReference(torch.randn(5, 2), reference_rows=0)
+
+
+def test_large_data_settings_keep_the_paper_below_the_threshold_and_scale_above():
+    from lossval import MLP, large_data_settings
+    from lossval.large_data import LARGE_FROM, MAX_BATCH
+
+    small = large_data_settings(1000)
+    default = LossVal()
+    assert small == {"batch_size": default.batch_size, "epochs": default.epochs}
+    big = large_data_settings(1_000_000)
+    assert big["batch_size"] == MAX_BATCH and big["ot_batch_size"] == 32
+    assert big["weight_lr"] * big["epochs"] == pytest.approx(default.weight_lr * default.epochs)
+    assert 32 <= large_data_settings(LARGE_FROM)["batch_size"] <= MAX_BATCH
+    LossVal(**big)
+    MLP(batch_size=big["batch_size"], epochs=big["epochs"])
+    with pytest.raises(ValueError, match="n_rows"):
+        large_data_settings(0)
