@@ -65,9 +65,9 @@ SOLVERS: tuple[str, ...] = ("fast", "geomloss")
 #: negligible next to the largest term of a log-sum-exp, which is exp(0) = 1.
 _MIN_EXPONENT = -80.0
 #: Largest number of cost-matrix entries one batched Sinkhorn call holds (LossVal chunks its calls to this).
-#: About 1 MiB per (B, N, M) temporary: the soft-min's elementwise passes stay in the CPU's cache
-#: (much larger chunks were 2-4x slower per entry here, docs/benchmarks.md section 3).
-MAX_CHUNK_ENTRIES = 2**18
+#: 4 MiB per (B, N, M) temporary: with the whole 1000-row reference, chunks of 2^24 entries (the
+#: earlier setting) cost 2.5x more CPU time per row than 2^18-2^20 here (docs/benchmarks.md, section 3).
+MAX_CHUNK_ENTRIES = 2**20
 
 
 def softmin(eps: float, C_xy: Tensor, h_y: Tensor) -> Tensor:
