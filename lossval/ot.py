@@ -178,7 +178,12 @@ class SinkhornToReference(nn.Module):
         for lo in range(0, n, chunk):
             ref = self.reference[self.part_index[lo : lo + chunk]]  # (k, S, D)
             beta = self.reference_mass.expand(len(ref), s)  # (k, S)
-            self_terms.append(self._self_ot(beta, ref) if self.debias else torch.zeros(len(ref), device=device))
+            if not self.debias:
+                self_terms.append(torch.zeros(len(ref), device=device))
+            elif s * s > MAX_CHUNK_ENTRIES:  # one large part: its (S, S) costs a block of rows at a time
+                self_terms.append(self._blockwise_self_ot(beta[0], ref[0]).reshape(1))
+            else:
+                self_terms.append(self._self_ot(beta, ref))
         self.register_buffer("part_self_terms", torch.cat(self_terms), persistent=False)  # (n,) OT(b, b) of every part
 
     def masses(self, weights: Tensor) -> Tensor:
@@ -214,6 +219,30 @@ class SinkhornToReference(nn.Module):
         eps = eps_list[-1]
         f = softmin(eps, C_xx, (log_weights(alpha) + f / eps).detach())  # (B, N)
         return 2 * (alpha * f).sum(dim=-1)
+
+    def _blockwise_self_ot(self, beta: Tensor, y: Tensor) -> Tensor:
+        """:meth:`_self_ot` of one (S,) measure on (S, D) points without its (S, S) cost matrix: () value.
+
+        Each soft-min needs all of the previous potential but only one row of
+        costs per output, so the rows are done in blocks of ``MAX_CHUNK_ENTRIES``
+        entries and memory stays ``O(block)`` (the value, not a gradient:
+        the reference's masses are fixed).
+        """
+        s = len(y)
+        rows = max(1, MAX_CHUNK_ENTRIES // s)
+        b_log = log_weights(beta)  # (S,)
+
+        def soft(eps: float, h: Tensor) -> Tensor:  # (S,) soft-min over all columns, rows in blocks
+            return torch.cat([
+                softmin(eps, half_squared_distances(y[lo : lo + rows].unsqueeze(0), y.unsqueeze(0)), h.unsqueeze(0))[0]
+                for lo in range(0, s, rows)
+            ])  # fmt: skip
+
+        f = soft(self.eps_list[0], b_log)
+        for eps in self.eps_list:
+            f = 0.5 * (f + soft(eps, b_log + f / eps))
+        eps = self.eps_list[-1]
+        return 2 * (beta * soft(eps, b_log + f / eps)).sum()
 
     def forward(self, weights: Tensor, x: Tensor, parts: Tensor | None = None) -> Tensor:
         batched = weights.dim() == 2

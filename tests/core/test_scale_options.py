@@ -160,3 +160,11 @@ def test_large_data_settings_keep_the_paper_below_the_threshold_and_scale_above(
     MLP(batch_size=big["batch_size"], epochs=big["epochs"])
     with pytest.raises(ValueError, match="n_rows"):
         large_data_settings(0)
+
+
+def test_a_large_reference_self_term_is_solved_in_row_blocks(monkeypatch):
+    ref = torch.randn(90, 3, generator=torch.Generator().manual_seed(6))
+    whole = SinkhornToReference(ref).part_self_terms
+    monkeypatch.setattr(ot_module, "MAX_CHUNK_ENTRIES", 1000)  # 90 x 90 costs > 1000: blocks of 11 rows
+    blocks = SinkhornToReference(ref).part_self_terms
+    assert torch.allclose(whole, blocks, rtol=1e-5, atol=1e-6)
