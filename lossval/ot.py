@@ -68,6 +68,13 @@ _MIN_EXPONENT = -80.0
 #: 4 MiB per (B, N, M) temporary: with the whole 1000-row reference, chunks of 2^24 entries (the
 #: earlier setting) cost 2.5x more CPU time per row than 2^18-2^20 here (docs/benchmarks.md, section 3).
 MAX_CHUNK_ENTRIES = 2**20
+#: The same on a GPU (256 MiB per temporary): few, large kernels, not thousands of small launches.
+MAX_CHUNK_ENTRIES_CUDA = 2**26
+
+
+def chunk_entries(device: torch.device) -> int:
+    """Largest number of cost-matrix entries one Sinkhorn call holds on ``device``."""
+    return MAX_CHUNK_ENTRIES_CUDA if device.type == "cuda" else MAX_CHUNK_ENTRIES
 
 
 def softmin(eps: float, C_xy: Tensor, h_y: Tensor) -> Tensor:
@@ -174,13 +181,14 @@ class SinkhornToReference(nn.Module):
         windows = torch.arange(n, device=device).unsqueeze(1) * s + torch.arange(s, device=device)  # (n, S)
         self.register_buffer("part_index", order[windows % m], persistent=False)  # (n, S) rows of each part; the last wraps
         self_terms = []
-        chunk = max(1, MAX_CHUNK_ENTRIES // (s * s))
+        limit = chunk_entries(device)
+        chunk = max(1, limit // (s * s))
         for lo in range(0, n, chunk):
             ref = self.reference[self.part_index[lo : lo + chunk]]  # (k, S, D)
             beta = self.reference_mass.expand(len(ref), s)  # (k, S)
             if not self.debias:
                 self_terms.append(torch.zeros(len(ref), device=device))
-            elif s * s > MAX_CHUNK_ENTRIES:  # one large part: its (S, S) costs a block of rows at a time
+            elif s * s > limit:  # one large part: its (S, S) costs a block of rows at a time
                 self_terms.append(self._blockwise_self_ot(beta[0], ref[0]).reshape(1))
             else:
                 self_terms.append(self._self_ot(beta, ref))
@@ -224,12 +232,12 @@ class SinkhornToReference(nn.Module):
         """:meth:`_self_ot` of one (S,) measure on (S, D) points without its (S, S) cost matrix: () value.
 
         Each soft-min needs all of the previous potential but only one row of
-        costs per output, so the rows are done in blocks of ``MAX_CHUNK_ENTRIES``
+        costs per output, so the rows are done in blocks of :func:`chunk_entries`
         entries and memory stays ``O(block)`` (the value, not a gradient:
         the reference's masses are fixed).
         """
         s = len(y)
-        rows = max(1, MAX_CHUNK_ENTRIES // s)
+        rows = max(1, chunk_entries(y.device) // s)
         b_log = log_weights(beta)  # (S,)
 
         def soft(eps: float, h: Tensor) -> Tensor:  # (S,) soft-min over all columns, rows in blocks

@@ -54,7 +54,7 @@ from lossval._checks import check_choice, check_float, check_int
 from lossval._types import Callback, Combine, Features, Target, WeightOptimizer, WeightUpdates
 from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
-from lossval.ot import MAX_CHUNK_ENTRIES, SOLVERS, SinkhornToReference, diameter_bound
+from lossval.ot import SOLVERS, SinkhornToReference, chunk_entries, diameter_bound
 from lossval.row_weights import OPTIMIZERS, WeightStepper
 
 WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
@@ -318,7 +318,7 @@ class LossVal(TabularNetwork):
     def _epoch_transport(self, transport: SinkhornToReference, w_p: Tensor, Z_p: Tensor, size: int) -> tuple[Tensor, Tensor]:
         """OT value of every group of ``size`` consecutive rows (n_groups,) and its gradient per row (N,).
 
-        Solved in batched calls of at most ``MAX_CHUNK_ENTRIES`` cost-matrix entries; group g
+        Solved in batched calls of at most :func:`~lossval.ot.chunk_entries` cost-matrix entries; group g
         meets reference part ``g % n_parts``; a last, smaller group is solved on its own.
         """
         n = len(w_p)
@@ -326,7 +326,7 @@ class LossVal(TabularNetwork):
         if self.combine == "loss_only":
             return torch.zeros(n_groups, device=self.device_), torch.zeros_like(w_p)
         parts = torch.arange(n_groups, device=self.device_) % transport.n_parts  # (n_groups,)
-        chunk = max(1, MAX_CHUNK_ENTRIES // (size * (transport.part_rows + size)))
+        chunk = max(1, chunk_entries(self.device_) // (size * (transport.part_rows + size)))
         pieces = [(lo, min(lo + chunk, n_full)) for lo in range(0, n_full, chunk)]
         if n_groups > n_full:
             pieces.append((n_full, n_groups))

@@ -126,9 +126,6 @@ def test_no_cost_matrix_grows_with_rows_or_validation_size(table, monkeypatch):
 
     monkeypatch.setattr(ot_module, "half_squared_distances", spy)
     monkeypatch.setattr(ot_module, "MAX_CHUNK_ENTRIES", 4096)
-    import lossval.valuation as valuation
-
-    monkeypatch.setattr(valuation, "MAX_CHUNK_ENTRIES", 4096)
     LossVal(**{**FAST, "epochs": 1}, batch_size=16, reference_rows=20).fit(np.tile(X, (4, 1)), np.tile(y, 4), Xv, yv)
     # one group's problem (16 x 20 plus 16 x 16) or one chunk, never N x M (1200 x 160) nor M x M
     assert max(sizes) <= 4096
