@@ -61,9 +61,6 @@ WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
 #: Default step of the weights under the "normalized" optimizers: a typical row moves by 4 % of the
 #: mean weight per epoch (chosen on the development grid of docs/benchmarks.md; 0.01-0.08 were tried).
 NORMALIZED_WEIGHT_LR = 0.04
-#: Default ``reference_rows``: each batch is transported to at most this many reference rows (a part of
-#: the validation set, redrawn every epoch); smaller validation sets are used whole, exactly as before.
-REFERENCE_ROWS = 128
 
 
 class LossVal(TabularNetwork):
@@ -101,12 +98,13 @@ class LossVal(TabularNetwork):
         blur, scaling, debias: geomloss Sinkhorn settings (0.05, 0.5, True as in geomloss).
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
         min_weight, max_weight: the weights are clipped to this range after every update.
-        reference_rows: each batch's OT term transports it to at most this many validation
-            rows: the validation set is split at random into ``ceil(M / reference_rows)``
-            parts of nearly equal size every epoch, and each batch meets one part, so the
-            OT cost per batch is ``O(batch x reference_rows)`` whatever ``M`` is. With
-            ``M <= reference_rows`` (the paper's 100 rows) the whole set, exactly; ``None``
-            = always the whole set (cost and memory ``O(batch x M)`` per batch, ``O(M^2)`` once).
+        reference_rows: ``None`` (default): every batch is transported to the whole validation
+            set (cost ``O(batch x M)`` per batch). An integer: the validation set is split at
+            random into ``ceil(M / reference_rows)`` parts of nearly equal size every epoch and
+            each batch meets one part, so the OT cost per batch is ``O(batch x reference_rows)``
+            whatever ``M`` is; with ``M <= reference_rows`` the whole set, exactly. Faster for
+            large validation sets (M = 1000, 128: 2x less fit time), at some F1 cost
+            (docs/benchmarks.md, section 3); :func:`lossval.large_data_settings` uses it.
         ot_batch_size: rows per OT problem (per-epoch updates only): the epoch's permuted
             rows are cut into groups of this size, each group gets its own OT term, and a
             training batch's objective is the sum of ``L_g * OT_g ** power`` over its groups
@@ -148,7 +146,7 @@ class LossVal(TabularNetwork):
         solver: str = "fast",
         min_weight: float = 1e-3,
         max_weight: float = 1e3,
-        reference_rows: int | None = REFERENCE_ROWS,
+        reference_rows: int | None = None,
         ot_batch_size: int | None = None,
     ) -> None:
         super().__init__(

@@ -70,11 +70,11 @@ def test_part_split_is_seeded():
     assert torch.equal(a.part_index, b.part_index) and torch.equal(a.part_self_terms, b.part_self_terms)
 
 
-def test_small_validation_sets_are_used_whole_by_default(table):
+def test_reference_rows_at_least_m_is_the_default_exactly(table):
     X, y, Xv, yv = table  # 160 validation rows
-    exact = LossVal(**FAST, reference_rows=None).fit(X, y, Xv[:100], yv[:100]).values_
-    default = LossVal(**FAST).fit(X, y, Xv[:100], yv[:100]).values_
-    pd.testing.assert_series_equal(exact, default)
+    default = LossVal(**FAST).fit(X, y, Xv, yv).values_
+    capped = LossVal(**FAST, reference_rows=160).fit(X, y, Xv, yv).values_
+    pd.testing.assert_series_equal(default, capped)
 
 
 def test_reference_parts_are_deterministic_and_close_to_the_whole(table):
@@ -150,7 +150,7 @@ def test_large_data_settings_keep_the_paper_below_the_threshold_and_scale_above(
     default = LossVal()
     assert small == {"batch_size": default.batch_size, "epochs": default.epochs}
     big = large_data_settings(1_000_000)
-    assert big["batch_size"] == MAX_BATCH and big["ot_batch_size"] == 32
+    assert big["batch_size"] == MAX_BATCH and big["ot_batch_size"] == 32 and big["reference_rows"] == 128
     assert big["weight_lr"] * big["epochs"] == pytest.approx(default.weight_lr * default.epochs)
     assert 32 <= large_data_settings(LARGE_FROM)["batch_size"] <= MAX_BATCH
     LossVal(**big)
