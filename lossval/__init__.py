@@ -15,7 +15,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["LossVal", "LossValLoss", "MLP", "NotFittedError", "SinkhornToReference", "TrainingDivergedError"]
+__all__ = [
+    "LossVal", "LossValLoss", "MLP", "NotFittedError", "SinkhornToReference", "TrainingDivergedError", "large_data_settings",
+]  # fmt: skip
 __version__ = "0.1.0"
 
 _WHERE = {
@@ -25,10 +27,12 @@ _WHERE = {
     "NotFittedError": "lossval.errors",
     "SinkhornToReference": "lossval.ot",
     "TrainingDivergedError": "lossval.errors",
+    "large_data_settings": "lossval.large_data",
 }
 
 if TYPE_CHECKING:
     from lossval.errors import NotFittedError, TrainingDivergedError
+    from lossval.large_data import large_data_settings
     from lossval.loss import LossValLoss
     from lossval.model import MLP
     from lossval.ot import SinkhornToReference

@@ -29,6 +29,16 @@ computed once per fit (:func:`diameter_bound`), never per batch and without a
 host sync. geomloss's ``backend="auto"`` would switch to KeOps backends that
 are not installed for large problems, so the backend is always tensorized.
 
+Reference parts (``reference_rows``): with a large reference set, each batch
+can be transported to one *part* of it instead of all of it. The reference
+rows are split into ``ceil(M / reference_rows)`` parts of nearly equal size
+(:meth:`SinkhornToReference.shuffle_parts` draws a new split; the last part
+wraps around to the first rows when ``M`` is not a multiple), and the self
+term of every part is solved once per split, so a batch costs
+``O(batch x part)`` instead of ``O(batch x M)`` and nothing ``O(M x M)`` is
+ever built. With ``reference_rows >= M`` there is one part, the whole
+reference, and the numbers are exactly the full problem's (tested).
+
 Masses: balanced Sinkhorn assumes both measures carry the same total mass.
 With ``normalize=True`` the weights are divided by their sum and each
 reference row carries ``1/M``: a true OT divergence between probability
@@ -54,6 +64,17 @@ SOLVERS: tuple[str, ...] = ("fast", "geomloss")
 #: (about 15x slower on the x86 CPUs we measured); exp(-80) ~ 2e-35 is
 #: negligible next to the largest term of a log-sum-exp, which is exp(0) = 1.
 _MIN_EXPONENT = -80.0
+#: Largest number of cost-matrix entries one batched Sinkhorn call holds (LossVal chunks its calls to this).
+#: 4 MiB per (B, N, M) temporary: with the whole 1000-row reference, chunks of 2^24 entries (the
+#: earlier setting) cost 2.5x more CPU time per row than 2^18-2^20 here (docs/benchmarks.md, section 3).
+MAX_CHUNK_ENTRIES = 2**20
+#: The same on a GPU (256 MiB per temporary): few, large kernels, not thousands of small launches.
+MAX_CHUNK_ENTRIES_CUDA = 2**26
+
+
+def chunk_entries(device: torch.device) -> int:
+    """Largest number of cost-matrix entries one Sinkhorn call holds on ``device``."""
+    return MAX_CHUNK_ENTRIES_CUDA if device.type == "cuda" else MAX_CHUNK_ENTRIES
 
 
 def softmin(eps: float, C_xy: Tensor, h_y: Tensor) -> Tensor:
@@ -65,6 +86,11 @@ def softmin(eps: float, C_xy: Tensor, h_y: Tensor) -> Tensor:
     Returns:
         (B, N) potential on the x side.
     """
+    if not (torch.is_grad_enabled() and (h_y.requires_grad or C_xy.requires_grad)):
+        # the same arithmetic in place, in one (B, N, M) buffer: a third less time (no autograd to feed)
+        z = C_xy.div(-eps).add_(h_y.unsqueeze(1))  # (B, N, M), = h - C / eps to the bit
+        top = z.amax(dim=2, keepdim=True)  # (B, N, 1)
+        return z.sub_(top).clamp_(min=_MIN_EXPONENT).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
     z = h_y.unsqueeze(1) - C_xy / eps  # (B, N, M)
     top = z.detach().amax(dim=2, keepdim=True)  # (B, N, 1)
     lse = (z - top).clamp(min=_MIN_EXPONENT).exp().sum(dim=2).log() + top.squeeze(2)  # (B, N)
@@ -95,12 +121,17 @@ class SinkhornToReference(nn.Module):
         scaling: epsilon-scaling ratio in (0, 1).
         diameter: upper bound of point distances; defaults to the reference's own.
         debias: Sinkhorn divergence ``OT(a,b) - OT(a,a)/2 - OT(b,b)/2`` rather than raw entropic OT.
-        normalize: divide the weights by their sum and give the reference rows mass 1/M.
+        normalize: divide the weights by their sum and give the reference rows mass
+            1/(part size) (probability measures); else mass 1 per reference row.
         solver: ``"fast"`` or ``"geomloss"`` (see the module doc).
+        reference_rows: largest reference part one batch is transported to; ``None``
+            (or ``>= M``) = the whole reference, exactly (see the module doc).
 
     Call with ``weights`` (N,) and ``x`` (N, D) for one batch, or ``weights``
     (B, N) and ``x`` (B, N, D) for B batches at once; returns () or (B,).
-    Differentiable in ``weights`` (not in ``x``). Lower = closer to the reference.
+    ``parts`` (B,) picks each batch's reference part (default: batch b gets
+    part ``b % n_parts``). Differentiable in ``weights`` (not in ``x``).
+    Lower = closer to the reference.
     """
 
     def __init__(
@@ -113,26 +144,55 @@ class SinkhornToReference(nn.Module):
         debias: bool = True,
         normalize: bool = True,
         solver: str = "fast",
+        reference_rows: int | None = None,
     ) -> None:
         super().__init__()
         if reference.dim() != 2 or reference.shape[0] < 1:
             raise ValueError(f"reference must be (M, D) with M >= 1, got shape {tuple(reference.shape)}")
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
+        if reference_rows is not None and (isinstance(reference_rows, bool) or int(reference_rows) < 1):
+            raise ValueError(f"reference_rows must be None or an integer >= 1, got {reference_rows!r}")
         reference = reference.detach()
-        mass = 1.0 / reference.shape[0] if normalize else 1.0
+        m = reference.shape[0]
+        self.n_parts = 1 if reference_rows is None else -(-m // min(int(reference_rows), m))
+        self.part_rows = -(-m // self.n_parts)  # (M,) split into n_parts nearly equal parts
+        mass = 1.0 / self.part_rows if normalize else 1.0
         self.register_buffer("reference", reference)  # (M, D)
-        self.register_buffer("reference_mass", torch.full(reference.shape[:1], mass, dtype=reference.dtype, device=reference.device))  # (M,)
+        self.register_buffer("reference_mass", torch.full((self.part_rows,), mass, dtype=reference.dtype, device=reference.device))  # (S,)
         self.blur, self.scaling, self.debias, self.normalize, self.solver = blur, scaling, debias, normalize, solver
         self.diameter = float(diameter) if diameter is not None else diameter_bound(reference, reference)
         self.eps_list = epsilon_schedule(2, self.diameter, blur, scaling)
         self._samples_loss = SamplesLoss(
             "sinkhorn", p=2, blur=blur, scaling=scaling, diameter=self.diameter, debias=debias, backend="tensorized"
         )
-        with torch.no_grad():
-            ref, beta = self.reference.unsqueeze(0), self.reference_mass.unsqueeze(0)  # (1, M, D), (1, M)
-            self_term = self._self_ot(beta, ref)[0] if debias else torch.zeros((), device=reference.device)
-        self.register_buffer("reference_self_term", self_term)  # () OT(b, b)
+        self.shuffle_parts(None)
+
+    @torch.no_grad()
+    def shuffle_parts(self, generator: torch.Generator | None) -> None:
+        """Split the reference rows into parts again (at random with ``generator``; in row order with None),
+        and solve each part's self term ``OT(b, b)``. One part: the whole reference, nothing drawn."""
+        m, n, s = self.reference.shape[0], self.n_parts, self.part_rows
+        device = self.reference.device
+        if n == 1:
+            order = torch.arange(m, device=device)
+        else:
+            order = torch.randperm(m, generator=generator, device=device) if generator is not None else torch.arange(m, device=device)
+        windows = torch.arange(n, device=device).unsqueeze(1) * s + torch.arange(s, device=device)  # (n, S)
+        self.register_buffer("part_index", order[windows % m], persistent=False)  # (n, S) rows of each part; the last wraps
+        self_terms = []
+        limit = chunk_entries(device)
+        chunk = max(1, limit // (s * s))
+        for lo in range(0, n, chunk):
+            ref = self.reference[self.part_index[lo : lo + chunk]]  # (k, S, D)
+            beta = self.reference_mass.expand(len(ref), s)  # (k, S)
+            if not self.debias:
+                self_terms.append(torch.zeros(len(ref), device=device))
+            elif s * s > limit:  # one large part: its (S, S) costs a block of rows at a time
+                self_terms.append(self._blockwise_self_ot(beta[0], ref[0]).reshape(1))
+            else:
+                self_terms.append(self._self_ot(beta, ref))
+        self.register_buffer("part_self_terms", torch.cat(self_terms), persistent=False)  # (n,) OT(b, b) of every part
 
     def masses(self, weights: Tensor) -> Tensor:
         """The transported masses for ``weights`` (..., N)."""
@@ -168,7 +228,31 @@ class SinkhornToReference(nn.Module):
         f = softmin(eps, C_xx, (log_weights(alpha) + f / eps).detach())  # (B, N)
         return 2 * (alpha * f).sum(dim=-1)
 
-    def forward(self, weights: Tensor, x: Tensor) -> Tensor:
+    def _blockwise_self_ot(self, beta: Tensor, y: Tensor) -> Tensor:
+        """:meth:`_self_ot` of one (S,) measure on (S, D) points without its (S, S) cost matrix: () value.
+
+        Each soft-min needs all of the previous potential but only one row of
+        costs per output, so the rows are done in blocks of :func:`chunk_entries`
+        entries and memory stays ``O(block)`` (the value, not a gradient:
+        the reference's masses are fixed).
+        """
+        s = len(y)
+        rows = max(1, chunk_entries(y.device) // s)
+        b_log = log_weights(beta)  # (S,)
+
+        def soft(eps: float, h: Tensor) -> Tensor:  # (S,) soft-min over all columns, rows in blocks
+            return torch.cat([
+                softmin(eps, half_squared_distances(y[lo : lo + rows].unsqueeze(0), y.unsqueeze(0)), h.unsqueeze(0))[0]
+                for lo in range(0, s, rows)
+            ])  # fmt: skip
+
+        f = soft(self.eps_list[0], b_log)
+        for eps in self.eps_list:
+            f = 0.5 * (f + soft(eps, b_log + f / eps))
+        eps = self.eps_list[-1]
+        return 2 * (beta * soft(eps, b_log + f / eps)).sum()
+
+    def forward(self, weights: Tensor, x: Tensor, parts: Tensor | None = None) -> Tensor:
         batched = weights.dim() == 2
         if not batched:
             weights, x = weights.unsqueeze(0), x.unsqueeze(0)  # (1, N), (1, N, D)
@@ -177,14 +261,20 @@ class SinkhornToReference(nn.Module):
                 f"x must be (B, N, {self.reference.shape[1]}) matching weights {tuple(weights.shape)}, got {tuple(x.shape)}"
             )
         x = x.detach()
-        n_batches, m = x.shape[0], self.reference.shape[0]
+        n_batches, s = x.shape[0], self.part_rows
+        if parts is None:
+            parts = torch.arange(n_batches, device=x.device) % self.n_parts
+        parts = parts.reshape(n_batches)  # (B,)
         alpha = self.masses(weights)  # (B, N)
-        reference = self.reference.expand(n_batches, m, -1)  # (B, M, D), a view
-        beta = self.reference_mass.expand(n_batches, m)  # (B, M)
+        if self.n_parts == 1:
+            reference = self.reference.expand(n_batches, s, -1)  # (B, M, D), a view
+        else:
+            reference = self.reference[self.part_index[parts]]  # (B, S, D)
+        beta = self.reference_mass.expand(n_batches, s)  # (B, S)
         if self.solver == "geomloss":
             cost = self._samples_loss(alpha, x, beta, reference)  # (B,)
         else:
             cost = self._entropic_ot(alpha, x, beta, reference)  # (B,)
             if self.debias:
-                cost = cost - 0.5 * self._self_ot(alpha, x) - 0.5 * self.reference_self_term
+                cost = cost - 0.5 * self._self_ot(alpha, x) - 0.5 * self.part_self_terms[parts]
         return cost if batched else cost[0]

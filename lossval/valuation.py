@@ -54,15 +54,13 @@ from lossval._checks import check_choice, check_float, check_int
 from lossval._types import Callback, Combine, Features, Target, WeightOptimizer, WeightUpdates
 from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
-from lossval.ot import SOLVERS, SinkhornToReference, diameter_bound
+from lossval.ot import SOLVERS, SinkhornToReference, chunk_entries, diameter_bound
 from lossval.row_weights import OPTIMIZERS, WeightStepper
 
 WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
 #: Default step of the weights under the "normalized" optimizers: a typical row moves by 4 % of the
 #: mean weight per epoch (chosen on the development grid of docs/benchmarks.md; 0.01-0.08 were tried).
 NORMALIZED_WEIGHT_LR = 0.04
-#: Largest number of cost-matrix entries one batched Sinkhorn call may hold.
-_MAX_OT_ENTRIES = 2**24
 
 
 class LossVal(TabularNetwork):
@@ -100,6 +98,19 @@ class LossVal(TabularNetwork):
         blur, scaling, debias: geomloss Sinkhorn settings (0.05, 0.5, True as in geomloss).
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
         min_weight, max_weight: the weights are clipped to this range after every update.
+        reference_rows: ``None`` (default): every batch is transported to the whole validation
+            set (cost ``O(batch x M)`` per batch). An integer: the validation set is split at
+            random into ``ceil(M / reference_rows)`` parts of nearly equal size every epoch and
+            each batch meets one part, so the OT cost per batch is ``O(batch x reference_rows)``
+            whatever ``M`` is; with ``M <= reference_rows`` the whole set, exactly. Faster for
+            large validation sets (M = 1000, 128: 2x less fit time), at some F1 cost
+            (docs/benchmarks.md, section 3); :func:`lossval.large_data_settings` uses it.
+        ot_batch_size: rows per OT problem (per-epoch updates only): the epoch's permuted
+            rows are cut into groups of this size, each group gets its own OT term, and a
+            training batch's objective is the sum of ``L_g * OT_g ** power`` over its groups
+            (``None`` = ``batch_size``: one group per batch, the paper's objective). Lets a
+            large ``batch_size`` train the network fast while the OT term keeps the paper's
+            batch size (its batch self-term costs ``O(ot_batch_size)`` per row).
 
     Learned attributes: ``values_`` (Series, index of ``X_train``), ``model_``
     (the trained network), ``history_`` (per-epoch metrics), ``parts_``
@@ -135,6 +146,8 @@ class LossVal(TabularNetwork):
         solver: str = "fast",
         min_weight: float = 1e-3,
         max_weight: float = 1e3,
+        reference_rows: int | None = None,
+        ot_batch_size: int | None = None,
     ) -> None:
         super().__init__(
             task,
@@ -178,6 +191,13 @@ class LossVal(TabularNetwork):
         if not self.min_weight < 1 < self.max_weight:
             raise ValueError(f"need min_weight < 1 < max_weight, got {min_weight!r} and {max_weight!r}")
         self.ot_label_scale = check_float("ot_label_scale", ot_label_scale, allow_zero=True)
+        self.reference_rows = None if reference_rows is None else check_int("reference_rows", reference_rows)
+        self.ot_batch_size = None if ot_batch_size is None else check_int("ot_batch_size", ot_batch_size)
+        if self.ot_batch_size not in (None, self.batch_size) and self.weight_updates != "per_epoch":
+            raise ValueError(
+                f"ot_batch_size={ot_batch_size!r} needs weight_updates='per_epoch' (per_batch solves one OT term "
+                f"per batch of batch_size={self.batch_size}), got {weight_updates!r}"
+            )
 
     @classmethod
     def paper(cls, task: str = "classification", **overrides: Any) -> LossVal:
@@ -217,6 +237,7 @@ class LossVal(TabularNetwork):
             debias=self.debias,
             normalize=self.normalize_masses,
             solver=self.solver,
+            reference_rows=self.reference_rows,
         )
         seed = self._seed()
         net = self._init_network(seed)
@@ -253,59 +274,70 @@ class LossVal(TabularNetwork):
         n = len(X)
         weights = stepper.weights
         net_opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        batch_of = torch.arange(n, device=self.device_) // self.batch_size  # (N,) batch of each permuted position
+        group = self.ot_batch_size or self.batch_size
+        group_of = torch.arange(n, device=self.device_) // group  # (N,) OT group of each permuted position
         rows_p = torch.empty(n, device=self.device_)  # (N,) per-row loss, per permuted position
         for epoch in self._epochs("LossVal"):
             started = time.perf_counter()
             perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
             X_p, y_p, w_p = X[perm], y[perm], weights.detach()[perm]  # (N, D), (N, ...), (N,)
-            # Weights only move at the end of the epoch, so every batch's OT term is known now.
-            ot_value, ot_grad = self._epoch_transport(transport, w_p, Z[perm], batches)  # (n_batches,), (N,)
-            factor = self.loss_fn.factor(ot_value)  # (n_batches,)
+            Z_p = X_p if Z is X else Z[perm]  # (N, D') the transported points
+            if transport.n_parts > 1:
+                transport.shuffle_parts(generator)
+            # Weights only move at the end of the epoch, so every group's OT term is known now.
+            ot_value, ot_grad = self._epoch_transport(transport, w_p, Z_p, group)  # (n_groups,), (N,)
+            factor = self.loss_fn.factor(ot_value)  # (n_groups,)
             if self.combine == "ot_only":  # the ablation trains the weights alone
                 with torch.no_grad():
                     rows_p = row_losses(self.task, net(X_p), y_p)
-            else:
+            elif group == self.batch_size:  # one group per batch: L_b * F(OT_b), the paper's objective
                 for b, sl in enumerate(batches):
                     rows = row_losses(self.task, net(X_p[sl]), y_p[sl])  # (B,)
                     net_opt.zero_grad(set_to_none=True)
                     ((w_p[sl] * rows).sum() * factor[b]).backward()
                     net_opt.step()
                     rows_p[sl] = rows.detach()
-            grad_p = self.loss_fn.weight_gradient(rows_p, w_p, batch_of, ot_value, ot_grad)  # (N,)
+            else:  # a batch sums L_g * F(OT_g) over its groups: each row's loss scaled by w_n F(OT_g(n))
+                scale = w_p * factor[group_of]  # (N,)
+                for sl in batches:
+                    rows = row_losses(self.task, net(X_p[sl]), y_p[sl])  # (B,)
+                    net_opt.zero_grad(set_to_none=True)
+                    (scale[sl] * rows).sum().backward()
+                    net_opt.step()
+                    rows_p[sl] = rows.detach()
+            grad_p = self.loss_fn.weight_gradient(rows_p, w_p, group_of, ot_value, ot_grad)  # (N,)
             stepper.step(torch.empty_like(grad_p).index_copy_(0, perm, grad_p))
             state.add(perm, rows_p, ot_grad)
-            weighted = torch.zeros_like(ot_value).index_add_(0, batch_of, w_p * rows_p)  # (n_batches,)
+            weighted = torch.zeros_like(ot_value).index_add_(0, group_of, w_p * rows_p)  # (n_groups,)
             total = factor if self.combine == "ot_only" else weighted * factor
             means = torch.stack([total.mean(), weighted.mean(), ot_value.abs().mean()])
             self._end_epoch(epoch, self._metrics(means, weights), started)
 
-    def _epoch_transport(
-        self, transport: SinkhornToReference, w_p: Tensor, X_p: Tensor, batches: list[slice]
-    ) -> tuple[Tensor, Tensor]:
-        """OT value of every batch (n_batches,) and its gradient per row (N,), in batched geomloss calls."""
+    def _epoch_transport(self, transport: SinkhornToReference, w_p: Tensor, Z_p: Tensor, size: int) -> tuple[Tensor, Tensor]:
+        """OT value of every group of ``size`` consecutive rows (n_groups,) and its gradient per row (N,).
+
+        Solved in batched calls of at most :func:`~lossval.ot.chunk_entries` cost-matrix entries; group g
+        meets reference part ``g % n_parts``; a last, smaller group is solved on its own.
+        """
+        n = len(w_p)
+        n_full, n_groups = n // size, -(-n // size)
         if self.combine == "loss_only":
-            return torch.zeros(len(batches), device=self.device_), torch.zeros_like(w_p)
-        size = self.batch_size
-        n_full = len(X_p) // size
-        chunk = max(1, _MAX_OT_ENTRIES // (size * len(transport.reference)))
+            return torch.zeros(n_groups, device=self.device_), torch.zeros_like(w_p)
+        parts = torch.arange(n_groups, device=self.device_) % transport.n_parts  # (n_groups,)
+        chunk = max(1, chunk_entries(self.device_) // (size * (transport.part_rows + size)))
+        pieces = [(lo, min(lo + chunk, n_full)) for lo in range(0, n_full, chunk)]
+        if n_groups > n_full:
+            pieces.append((n_full, n_groups))
         values, grads = [], []
-        pieces = [(start, min(start + chunk, n_full)) for start in range(0, n_full, chunk)]
         with torch.enable_grad():
             for lo, hi in pieces:
-                w = w_p[lo * size : hi * size].view(hi - lo, size).requires_grad_()  # (k, B)
-                x = X_p[lo * size : hi * size].view(hi - lo, size, -1)  # (k, B, D)
-                value = transport(w, x)  # (k,)
+                rows = slice(lo * size, min(hi * size, n))
+                w = w_p[rows].reshape(hi - lo, -1).detach().requires_grad_()  # (k, size)
+                x = Z_p[rows].reshape(hi - lo, w.shape[1], -1)  # (k, size, D)
+                value = transport(w, x, parts[lo:hi])  # (k,)
                 (grad,) = torch.autograd.grad(value.sum(), w)
                 values.append(value.detach())
                 grads.append(grad.reshape(-1))
-            if len(batches) > n_full:  # the last, smaller batch
-                sl = batches[-1]
-                w = w_p[sl].clone().requires_grad_()
-                value = transport(w, X_p[sl])
-                (grad,) = torch.autograd.grad(value, w)
-                values.append(value.detach().reshape(1))
-                grads.append(grad)
         return torch.cat(values), torch.cat(grads)
 
     def _train_per_batch(
@@ -322,13 +354,17 @@ class LossVal(TabularNetwork):
         for epoch in self._epochs("LossVal"):
             started = time.perf_counter()
             perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
-            X_p, Z_p, y_p = X[perm], Z[perm], y[perm]
+            X_p, y_p = X[perm], y[perm]
+            Z_p = X_p if Z is X else Z[perm]
+            if transport.n_parts > 1:
+                transport.shuffle_parts(generator)
+            parts = torch.arange(len(batches), device=self.device_) % transport.n_parts  # (n_batches,)
             sums = torch.zeros(3, device=self.device_)
-            for sl in batches:
+            for b, sl in enumerate(batches):
                 w_b = weights[perm[sl]]  # (B,), gradient flows into the full weight vector
                 ot_b = None
                 if self.combine != "loss_only":
-                    ot_b = transport(w_b, Z_p[sl])
+                    ot_b = transport(w_b, Z_p[sl], parts[b : b + 1])
                     (ot_grad[sl],) = torch.autograd.grad(ot_b, w_b, retain_graph=True)
                 terms = self.loss_fn.terms(w_b, net(X_p[sl]), y_p[sl], transport=ot_b)
                 optimizer.zero_grad(set_to_none=True)

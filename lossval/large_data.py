@@ -1,0 +1,73 @@
+"""Settings for valuing large tables in bounded time: larger training batches, fewer epochs.
+
+The paper's settings (batch 32, 30 epochs) cost about 30 x N / 32 network
+steps: fine up to about 10^5 rows, about 15 minutes of plain training at
+10^6 rows on two CPU cores. :func:`large_data_settings` keeps the paper's
+settings below :data:`LARGE_FROM` rows and above it returns:
+
+- ``batch_size``: the power of two nearest ``N / 1000`` (about 1000 network
+  steps per epoch), at most :data:`MAX_BATCH`;
+- ``epochs``: :data:`LARGE_EPOCHS`;
+- ``ot_batch_size``: the OT term keeps the paper's 32-row problems inside
+  the larger batches (see :class:`lossval.LossVal`), so its cost per row and
+  its statistics do not change with the batch size;
+- ``reference_rows``: each OT problem meets a random part of at most
+  :data:`REFERENCE_ROWS` validation rows, so a 1000-row validation set
+  costs what a 128-row one does (at some F1 cost, measured);
+- ``weight_lr``: the default step of the weights scaled by 30 / epochs, so
+  the weights can travel as far in the fewer epochs as in the paper's 30
+  (each weight takes one step per epoch in either schedule).
+
+``batch_size`` and ``epochs`` are the network's training settings: give the
+same ones to the plain :class:`lossval.MLP` it is compared with.
+docs/benchmarks.md, section 3, has the measurements behind these numbers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+from lossval._checks import check_int
+
+#: Tables with at least this many rows get the large-data settings.
+LARGE_FROM = 200_000
+#: Largest training batch the settings choose.
+MAX_BATCH = 1024
+#: Epochs for large tables.
+LARGE_EPOCHS = 5
+#: Rows per OT problem inside the larger batches (the paper's and the default batch size).
+OT_BATCH = 32
+#: Validation rows each OT problem meets (``reference_rows``): a random part of a larger validation set.
+REFERENCE_ROWS = 128
+#: Epochs of the default (paper) settings, which ``weight_lr`` is scaled from.
+_PAPER_EPOCHS = 30
+
+
+def large_data_settings(n_rows: int) -> dict[str, Any]:
+    """Keyword arguments for :class:`lossval.LossVal` at ``n_rows`` training rows.
+
+    Always holds ``batch_size`` and ``epochs`` (below :data:`LARGE_FROM` rows the
+    defaults of :class:`lossval.LossVal`, the paper's); above it also the LossVal-only
+    ``ot_batch_size`` and ``weight_lr``. Example::
+
+        settings = large_data_settings(len(X_train))
+        LossVal(task, **settings).fit(X_train, y_train, X_val, y_val)
+        MLP(task, batch_size=settings["batch_size"], epochs=settings["epochs"])  # its plain baseline
+    """
+    from lossval.model import TabularNetwork
+    from lossval.valuation import NORMALIZED_WEIGHT_LR
+
+    n_rows = check_int("n_rows", n_rows)
+    if n_rows < LARGE_FROM:
+        defaults = inspect.signature(TabularNetwork).parameters
+        return {"batch_size": defaults["batch_size"].default, "epochs": defaults["epochs"].default}
+    batch = min(MAX_BATCH, max(OT_BATCH, 2 ** round(math.log2(n_rows / 1000))))
+    return {
+        "batch_size": batch,
+        "epochs": LARGE_EPOCHS,
+        "ot_batch_size": OT_BATCH,
+        "reference_rows": REFERENCE_ROWS,
+        "weight_lr": NORMALIZED_WEIGHT_LR * _PAPER_EPOCHS / LARGE_EPOCHS,
+    }

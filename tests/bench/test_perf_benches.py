@@ -1,0 +1,56 @@
+"""The performance benchmarks run end to end on the CPU, tiny, on the bundled data (as on a fresh clone)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bench import gpu, profile, scale, shards
+from bench.common import BUNDLED
+
+
+def test_scaled_table_resamples_beyond_the_dataset_and_marks_the_noise():
+    small = scale.scaled_table("white_wine", 500, 100, folder=BUNDLED, seed=0)
+    large = scale.scaled_table("white_wine", 20_000, 100, folder=BUNDLED, seed=0)  # more rows than the dataset
+    assert small["X_train"].shape == (500, 11) and large["X_train"].shape == (20_000, 11)
+    assert small["X_val"].shape == (100, 11) and np.array_equal(small["X_val"], large["X_val"])
+    assert len(np.unique(large["X_train"], axis=0)) == 20_000  # resampled with jitter: no two rows equal
+    assert large["noisy"].sum() == 2000 and small["noisy"].sum() == 50
+
+
+def test_gpu_script_runs_on_the_cpu(capsys):
+    gpu.main(["--device", "cpu", "--datasets", str(BUNDLED), "--dataset", "white_wine", "--sizes", "3000",
+              "--val", "100", "--epochs", "1", "--check-rows", "300", "--check-epochs", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "check: OK" in out
+    assert "| 3,000 | 32 | 1 |" in out  # below the large-data size: the paper's batch
+
+
+def test_gpu_check_of_the_ot_term_is_exact_on_one_device():
+    assert gpu.check_ot(torch.device("cpu")) == 0.0
+
+
+def test_scale_child_run_and_summary(tmp_path):
+    spec = dict(dataset="white_wine", n_train=400, n_val=100, method="lossval", rep=0, epochs=1, batch_size=32, lr=0.01,
+                threads=1, device="cpu", datasets=str(BUNDLED), options={"reference_rows": 50})  # fmt: skip
+    row = scale.run_one(spec)
+    assert row["seconds"] > 0 and row["peak_rss_mb"] >= row["rss_before_mb"] > 0 and 0 <= row["auroc"] <= 1
+    plain = scale.run_one({**spec, "method": "plain", "options": {}})
+    table = scale.summarize([plain, row])
+    assert len(table) == 1 and table[0]["ratio"] == row["seconds"] / plain["seconds"]
+    assert "| 400 | 100 | 1 | 32 |" in scale.markdown(table)
+
+
+def test_profile_phases_cover_the_fit(capsys):
+    profile.main(["--datasets", str(BUNDLED), "--dataset", "white_wine", "--sizes", "600", "--val", "100", "--epochs", "1"])
+    out = capsys.readouterr().out
+    assert "| OT term (batched Sinkhorn, value and gradient) |" in out and "operator time in the OT term" in out
+
+
+def test_shards_simulation_writes_its_cell(tmp_path):
+    out = tmp_path / "shards.csv"
+    shards.main(["--datasets", str(BUNDLED), "--names", "white_wine", "--kinds", "labels", "--rows", "400",
+                 "--lossval", "epochs=1", "--out", str(out)])  # fmt: skip
+    runs = pd.read_csv(out)
+    assert len(runs) == 1 and runs["spearman_sharded"].between(-1, 1).all() and runs["f1_pooled"].between(0, 1).all()
