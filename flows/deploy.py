@@ -24,6 +24,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,16 +192,21 @@ def worker_online(url: str, pool: str, name: str) -> bool:
         return any(w.name == name and w.status == WorkerStatus.ONLINE for w in client.read_workers_for_work_pool(pool))
 
 
-def ensure_worker(project: Project, state: State, url: str, pool: str) -> bool:
-    """Start a process worker on ``pool`` unless ours already runs; wait until it is online. True if started now."""
-    key = f"worker:{pool}"
-    if state.alive(key):
-        return False
-    name = worker_name(pool)
-    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--name", name]
-    started = spawn(state, key, cmd, env=child_env(project, {"PREFECT_API_URL": url}), cwd=project.root)
-    wait_until(lambda: worker_online(url, pool, name), started=started, timeout=120, what=f"the worker on pool {pool!r}")
-    return True
+def ensure_workers(project: Project, state: State, url: str, pools: list[str]) -> dict[str, bool]:
+    """A process worker on each pool, unless ours already runs there; all started at once, then waited for until online.
+
+    Returns pool -> whether its worker was started now.
+    """
+    starting = {}
+    for pool in dict.fromkeys(pools):
+        key = f"worker:{pool}"
+        if state.alive(key):
+            continue
+        cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--name", worker_name(pool)]
+        starting[pool] = spawn(state, key, cmd, env=child_env(project, {"PREFECT_API_URL": url}), cwd=project.root)
+    for pool, started in starting.items():
+        wait_until(lambda: worker_online(url, pool, worker_name(pool)), started=started, timeout=120, what=f"the worker on pool {pool!r}")
+    return {pool: pool in starting for pool in dict.fromkeys(pools)}
 
 
 # ---- the commands ----------------------------------------------------------
@@ -220,8 +226,7 @@ def deploy(project: Project, *, gpu_worker: bool = False, echo=print) -> dict[st
     for schedule in main.schedules:
         echo(f"  {MAIN_DEPLOYMENT} runs on cron {schedule.get('cron')!r} in time zone {schedule.get('timezone', 'UTC')} (prefect.yaml)")
     worker_pools = [main.pool] + ([s.pool for s in specs if s.pool != main.pool] if gpu_worker else [])
-    for pool in dict.fromkeys(worker_pools):
-        fresh = ensure_worker(project, state, url, pool)
+    for pool, fresh in ensure_workers(project, state, url, worker_pools).items():
         echo(f"worker on {pool}: {'started' if fresh else 'already running'} (log in {state.log('worker:' + pool)})")
     other_pools = [s.pool for s in specs if s.pool not in worker_pools]
     if other_pools:
@@ -239,9 +244,10 @@ def stop_all(project: Project, *, echo=print) -> list[str]:
     order = sorted(state.processes, key=lambda n: (n == SERVER, not n.startswith("worker:")))
     stopped = []
     for name in order:
+        began = time.monotonic()
         if stop(state.processes[name]):
             stopped.append(name)
-            echo(f"stopped {name} (pid {state.processes[name].pid})")
+            echo(f"stopped {name} (pid {state.processes[name].pid}) in {time.monotonic() - began:.1f} s")
         del state.processes[name]
         state.save()
     profile = forget_api_url(state)

@@ -109,24 +109,25 @@ def spawn(state: State, name: str, cmd: Sequence[str], *, env: Mapping[str, str]
 def stop(started: Started, *, timeout: float = 20.0) -> bool:
     """Stop the process and its children; True if it was running.
 
-    SIGTERM goes to the process first (a ``prefect worker`` or ``mlflow server``
-    command hands it on to its own children and shuts down cleanly); whatever
-    is left after ``timeout / 2`` s gets SIGTERM itself, and SIGKILL after
-    another ``timeout / 2`` s.
+    SIGTERM goes to the process first: a ``prefect worker`` or ``mlflow server``
+    command hands it on to its children and shuts down cleanly. Children still
+    there 2 s after it ended (or after ``timeout / 2`` s) get SIGTERM
+    themselves, and whatever is left ``timeout / 2`` s later gets SIGKILL.
     """
     proc = started.process()
     if proc is None:
         return False
     family = _family(proc)
     _signal(proc, signal.SIGTERM)
-    _, alive = psutil.wait_procs(family, timeout=timeout / 2)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    psutil.wait_procs([proc], timeout=timeout / 2)
+    _, alive = psutil.wait_procs(family, timeout=2)
+    for sig, wait in ((signal.SIGTERM, timeout / 2), (signal.SIGKILL, 5)):
         if not alive:
             break
         alive = list({p.pid: p for p in (*alive, *(c for p in alive for c in _family(p)))}.values())
         for p in alive:
             _signal(p, sig)
-        _, alive = psutil.wait_procs(alive, timeout=timeout / 2 if sig == signal.SIGTERM else 5)
+        _, alive = psutil.wait_procs(alive, timeout=wait)
     return True
 
 
