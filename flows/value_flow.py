@@ -12,19 +12,21 @@ results: the parent has written ``work/train.parquet`` and
 ``work/values.parquet``, ``work/history.csv`` and ``work/lossval_model.pt``
 (with the device it used), which the parent reads back. So the GPU worker
 must see the same project folder at the same path (the same machine, or a
-shared volume mounted at the same path; see docs/deployment.md).
+shared volume mounted at the same path; see docs/deployment.md), and log to the
+same MLflow store: the worker's ``MLFLOW_TRACKING_URI`` (never passed as a
+parameter, so that no credential lands in Prefect's database) or the project's
+sqlite file.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from tasks.project import Project
 from tasks.reference import Split, load_split
-from tasks.tracking import EpochLogger, tracking_uri
+from tasks.tracking import EpochLogger
 from tasks.value import Valued, load_valued, save_valued, value
 
 IN_PROCESS = "in-process"
@@ -36,7 +38,6 @@ def lossval_value(
     project_dir: str | None = None,
     params_file: str = "params.yaml",
     overrides: dict[str, Any] | None = None,
-    tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """Value the rows of the project's current split, for the MLflow run ``run_id`` of a ``lossval-clean`` flow run.
 
@@ -45,13 +46,10 @@ def lossval_value(
         project_dir: the project root, as the parent sees it (the same path on this worker).
         params_file: parameters file, relative to the project root.
         overrides: the parent run's ``{"section.key": value}`` overrides.
-        tracking_uri: the parent's MLflow tracking URI (default: this worker's ``MLFLOW_TRACKING_URI`` or the project store).
 
     Returns:
         ``{"rows": ..., "device": ..., "seconds": ...}``; the values themselves are in ``work/values.parquet``.
     """
-    if tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
     valued = value_and_save(project, load_split(project), run_id)
     return {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3)}
@@ -83,7 +81,6 @@ def value_step(project: Project, split: Split, run_id: str, *, params_file: str 
             "project_dir": str(project.root),
             "params_file": params_file,
             "overrides": project.overrides,
-            "tracking_uri": tracking_uri(project),
         },
         poll_interval=3,
         as_subflow=True,

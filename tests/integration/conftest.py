@@ -22,9 +22,8 @@ import pytest
 
 from flows.processes import State, free_port, stop
 from tasks.project import Project
-from tests.conftest import REPO
+from tests.helpers import REPO, make_project
 from tests.integration.browser import WHY_MISSING, Browser, find_chromium
-from tests.pipeline.conftest import make_project
 
 # Small but real: the first 600 rows of the bundled example, few epochs, large batches (CI has 2 cores).
 PARAMS = {"value.batch_size": 128, "retrain.batch_size": 128}

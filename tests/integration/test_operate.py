@@ -102,7 +102,7 @@ def test_deploy_registers_the_nightly_schedule_as_documented(deployed):
     assert schedule["active"] is True
     assert inspected["work_pool_name"] == "lossval-cpu"
     assert inspected["entrypoint"] == "flows/pipeline.py:lossval_clean"
-    assert inspected["parameters"] == {"params_file": "params.yaml", "overrides": {}}
+    assert inspected["parameters"] == documented["parameters"] == {"params_file": "params.yaml", "overrides": {}, "wait_for_lock": 3600}
     (pull,) = inspected["pull_steps"]
     assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == str(deployed.root)
 

@@ -17,8 +17,7 @@ from lossval.report import value_drift
 from schemas.params import ParamsError, load_params
 from tasks.drift import QUANTILES, value_drift_table
 from tasks.project import Project
-from tests.conftest import REPO
-from tests.pipeline.conftest import mlflow_store  # noqa: F401 (fixture)
+from tests.helpers import REPO
 
 
 @pytest.fixture()
@@ -84,7 +83,7 @@ def test_stop_never_signals_a_pid_that_is_no_longer_ours():
     assert me.process() is None and not stop(me)
 
 
-def test_value_drift_table_lists_earlier_runs_of_the_dataset_then_this_run(mlflow_store, tmp_path):  # noqa: F811
+def test_value_drift_table_lists_earlier_runs_of_the_dataset_then_this_run(mlflow_store, tmp_path):
     client = MlflowClient(mlflow_store)
     experiment_id = client.create_experiment(f"drift-{tmp_path.name}")
     for night, (dataset, shift) in enumerate([("raw", 0.0), ("other", 5.0), ("raw", 0.1)]):
