@@ -7,6 +7,9 @@
     lossval-clean snapshot checkout RUN_ID     # bring back a past run's cleaned data, verified by hash
     lossval-clean repro                        # `dvc repro` with this environment on PATH
     lossval-clean stage NAME                   # one DVC stage (called by dvc.yaml)
+    lossval-clean deploy [--gpu-worker]        # Prefect server, work pools, deployments, workers (nightly runs)
+    lossval-clean ui [--port N] [--detach]     # the MLflow UI on 127.0.0.1, to compare runs
+    lossval-clean stop                         # stop what deploy and ui started
 """
 
 from __future__ import annotations
@@ -173,6 +176,26 @@ def cmd_repro(args: argparse.Namespace) -> int:
     return subprocess.run([sys.executable, "-m", "dvc", "repro", *args.dvc_args], cwd=project.root, env=env).returncode
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from flows.deploy import deploy
+
+    deploy(_project(args), gpu_worker=args.gpu_worker)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from flows.deploy import stop_all
+
+    stop_all(_project(args))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from flows.ui import serve
+
+    return serve(_project(args), port=args.port, detach=args.detach)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossval-clean", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", default=None, help="project root (default: LOSSVAL_PROJECT_DIR or the nearest folder with params.yaml)")
@@ -216,6 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repro", help="dvc repro, with this environment's executables on PATH")
     p.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed on to dvc repro")
     p.set_defaults(func=cmd_repro)
+
+    p = sub.add_parser("deploy", help="start or reuse the Prefect server, create the work pools, deploy prefect.yaml, start the workers")
+    p.add_argument("--gpu-worker", action="store_true", help="also start a worker on the valuation deployment's pool (lossval-gpu) here")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("stop", help="stop the workers, the MLflow UI and the Prefect server that deploy and ui started")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 on the project's tracking store")
+    p.add_argument("--port", type=int, default=None, help="default 5000, or a free port when 5000 is taken")
+    p.add_argument("--detach", action="store_true", help="run it in the background (lossval-clean stop ends it)")
+    p.set_defaults(func=cmd_ui)
     return parser
 
 

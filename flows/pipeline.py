@@ -9,6 +9,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.transactions import transaction
 
+from flows.trigger import Trigger, detect_trigger
+from flows.value_flow import value_step
 from tasks.ingest import failed_rows, ingest, save_ingested, save_validated, validate
 from tasks.lock import run_lock
 from tasks.project import Project
@@ -17,10 +19,7 @@ from tasks.quarantine import quarantine
 from tasks.reference import reference, save_split
 from tasks.retrain import HEADLINE, retrain, save_retrained
 from tasks.snapshot import push_snapshot, restore_params_backup, snapshot
-from tasks.tracking import (
-    EpochLogger, build_report, close_abandoned_runs, connect, end_run, preflight, record, run_record, start_run,
-)
-from tasks.value import save_valued, value
+from tasks.tracking import build_report, close_abandoned_runs, connect, end_run, preflight, record, run_record, start_run
 
 
 @flow(name="lossval-clean", log_prints=True)
@@ -28,7 +27,7 @@ def lossval_clean(
     params_file: str = "params.yaml",
     overrides: dict[str, Any] | None = None,
     project_dir: str | None = None,
-    trigger: str = "manual",
+    trigger: Trigger | None = None,
     wait_for_lock: float = 0.0,
 ) -> dict[str, Any]:
     """Clean one dataset end to end.
@@ -37,7 +36,8 @@ def lossval_clean(
         params_file: parameters file, relative to the project root.
         overrides: ``{"section.key": value}`` applied on top of the file for this run.
         project_dir: the project root (default: ``LOSSVAL_PROJECT_DIR`` or the working folder).
-        trigger: recorded as the MLflow tag ``trigger`` (manual, scheduled, dvc).
+        trigger: recorded as the MLflow tag ``trigger`` (manual, scheduled, dvc); None = detect it
+            (``scheduled`` for a run created by the deployment's schedule, else ``manual``).
         wait_for_lock: seconds to wait for another run on the same project to finish (default: fail at once).
 
     Guarantees (docs/operations.md): a bad file fails before anything is written; one run
@@ -60,12 +60,14 @@ def lossval_clean(
         save_validated(project, ingested, validated)
         save_split(project, split)
 
+        trigger = detect_trigger(trigger)
         run_id = start_run(project, trigger=trigger)
         lock.note(mlflow_run_id=run_id)
         try:
-            valued = value(project, split, callbacks=[EpochLogger(project, run_id)])
-            save_valued(project, valued)
-            connect(project)[0].set_tag(run_id, "device", valued.device)
+            valued, ran_on = value_step(project, split, run_id, params_file=params_file)  # in-process, or value.deployment's pool
+            client = connect(project)[0]
+            client.set_tag(run_id, "device", valued.device)
+            client.set_tag(run_id, "value_deployment", ran_on)
             cleaned = quarantine(
                 project, rows_in=ingested.rows_in, input_sha256=ingested.input_sha256, valid=validated.valid,
                 schema_failures=failed_rows(ingested, validated), valued=valued, run_id=run_id,

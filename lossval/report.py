@@ -78,6 +78,25 @@ def score_bars(scores: Mapping[str, float], metric: str) -> bytes:
     return _png(fig)
 
 
+def value_drift(runs: pd.DataFrame) -> bytes:
+    """The value distribution run after run: median, 25-75 % and 5-95 % bands; the last row is this run.
+
+    Args:
+        runs: one row per run, oldest first: ``run`` (label), ``value_p05``, ``value_p25``,
+            ``value_median``, ``value_p75``, ``value_p95``.
+    """
+    x = np.arange(len(runs))
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.45 * len(runs)), 3.4))
+    ax.fill_between(x, runs["value_p05"], runs["value_p95"], color=_KEEP, alpha=0.15, label="5-95 %")
+    ax.fill_between(x, runs["value_p25"], runs["value_p75"], color=_KEEP, alpha=0.35, label="25-75 %")
+    ax.plot(x, runs["value_median"], color=_KEEP, marker="o", label="median")
+    ax.plot(x[-1:], runs["value_median"].to_numpy()[-1:], color=_DROP, marker="o", linestyle="none", label="this run")
+    ax.set_xticks(x, [str(r) for r in runs["run"]], rotation=30, ha="right", fontsize=7)
+    ax.set(ylabel="value", title="Value distribution across runs (drift)")
+    ax.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
 @dataclass
 class ReportData:
     """Everything the one-page report shows."""

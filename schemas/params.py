@@ -57,6 +57,10 @@ class Value(_Section):
     hidden_layers: list[int] | None
     device: str
     options: dict[str, Any] = Field(description="further keyword options of lossval.LossVal")
+    deployment: str | None = Field(
+        description="a Prefect deployment FLOW/NAME (e.g. lossval-value/gpu) that values the rows on its own work pool; null = in-process",
+        pattern=r"^[^/]+/[^/]+$",
+    )
 
 
 class Quarantine(_Section):

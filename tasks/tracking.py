@@ -31,10 +31,13 @@ from lossval.io import write_bytes, write_json, write_text
 from lossval.ledger import Ledger
 from lossval.model import module_from_state
 from lossval.rows import ROW_ID
+from tasks.drift import value_drift_table
 from tasks.project import Project
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
-PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after"}
+PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
+         "values_drift.png": "Value distribution across runs"}
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
 
 
 def tracking_uri(project: Project) -> str:
@@ -118,9 +121,11 @@ def connect(project: Project) -> tuple[MlflowClient, str]:
     name = project.params.tracking.experiment
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
         return client, experiment.experiment_id
     location = (project.root / "mlruns").as_uri() if _is_local(uri) else None
-    return client, client.create_experiment(name, artifact_location=location)
+    return client, client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
 
 
 def git_commit(root: Path) -> str:
@@ -131,10 +136,14 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
+def dataset_name(project: Project) -> str:
+    return Path(project.params.ingest.path).stem
+
+
 def start_run(project: Project, *, trigger: str, device: str | None = None) -> str:
     """Create the run (status RUNNING) with its readable name and tags; return its id."""
     client, experiment_id = connect(project)
-    dataset = Path(project.params.ingest.path).stem
+    dataset = dataset_name(project)
     now = datetime.now(timezone.utc)
     tags = {
         "trigger": trigger,
@@ -183,6 +192,8 @@ def build_report(project: Project, *, values: pd.DataFrame, flagged_ids: list[st
         "values_sorted.png": report_lib.sorted_values(v, flagged, threshold),
         "training.png": report_lib.training_curves(history),
         "scores.png": report_lib.score_bars(scores, metric),
+        "values_drift.png": report_lib.value_drift(value_drift_table(
+            *connect(project), dataset=dataset_name(project), current=_value_distribution(v))),
     }
     value_rows = quarantine[quarantine["stage"] == "value"]
     worst = pd.concat([value_rows, quarantine[quarantine["stage"] == "schema"]]).head(25).drop(columns=["stage"])
