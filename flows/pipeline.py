@@ -74,7 +74,7 @@ def lossval_clean(
                 at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             )
             retrained = retrain(project, split, cleaned.flagged_ids)
-            save_retrained(project, retrained)
+            save_retrained(project, retrained, scores=False)  # scores.json is published below
             report_paths = build_report(
                 project, values=valued.values, flagged_ids=cleaned.flagged_ids, threshold=cleaned.decision.threshold,
                 rule=cleaned.decision.rule, history=valued.history, counts=cleaned.counts, scores=retrained.scores,
@@ -84,7 +84,7 @@ def lossval_clean(
             with transaction() as txn:
                 txn.set("project", project)
                 txn.set("run_id", run_id)
-                publish(project, cleaned, run_record(run_id=run_id, trigger=trigger, counts=cleaned.counts, scores=retrained.scores))
+                publish(project, cleaned, run_record(run_id=run_id, trigger=trigger, counts=cleaned.counts, scores=retrained.scores), retrained.scores)
                 md5 = snapshot(project)
                 record(
                     project, run_id, input_sha256=ingested.input_sha256, counts=cleaned.counts, scores=retrained.scores,

@@ -100,24 +100,30 @@ def publish_files(project: Project, cleaned: Cleaned, run_record: dict) -> None:
     """Everything the quarantine stage publishes, swapped in at once (used by the DVC stage as well)."""
     stage_snapshot(project, cleaned)
     swap_in(project)
-    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold,
-                "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
+    write_counts(project, cleaned)
     if run_record:
         write_json(run_record, project.work_file("run.json"))
 
 
+def write_counts(project: Project, cleaned: Cleaned) -> None:
+    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold,
+                "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
+
+
 @task(name="publish")
-def publish(project: Project, cleaned: Cleaned, run_record: dict) -> None:
-    """Swap the new snapshot and ledger in; on rollback put the previous ones back."""
+def publish(project: Project, cleaned: Cleaned, run_record: dict, scores: dict[str, float]) -> None:
+    """Swap the new snapshot and ledger in, with the run's counts and downstream scores (the DVC
+    metrics); on rollback put the previous ones back."""
     txn = get_transaction()
-    backup = FileBackup(project.metrics_dir / "counts.json", project.work_file("run.json"))
+    scores_path = project.metrics_dir / "scores.json"
+    backup = FileBackup(project.metrics_dir / "counts.json", scores_path, project.work_file("run.json"))
     stage_snapshot(project, cleaned)
     had_previous = swap_in(project)
     if txn is not None:
         txn.set("had_previous", had_previous)
         txn.set("file_backup", backup)
-    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold,
-                "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
+    write_counts(project, cleaned)
+    write_json(scores, scores_path)
     write_json(run_record, project.work_file("run.json"))
     get_run_logger().info("snapshot and ledger swapped in (%d clean rows)", len(cleaned.clean))
 

@@ -42,10 +42,13 @@ def retrain_models(project: Project, split: Split, flagged_ids: list[str]) -> Re
     return Retrained(scores=scores, models=models)
 
 
-def save_retrained(project: Project, retrained: Retrained) -> None:
+def save_retrained(project: Project, retrained: Retrained, *, scores: bool = True) -> None:
+    """The models (working files) and, unless ``scores=False``, the DVC metric ``scores.json``
+    (the flow leaves that to :func:`tasks.publish.publish`, inside its all-or-nothing transaction)."""
     for name, state in retrained.models.items():
         write_with(project.work_file(f"downstream_{name}.pt"), lambda tmp, s=state: torch.save(s, tmp))
-    write_json(retrained.scores, project.metrics_dir / "scores.json")
+    if scores:
+        write_json(retrained.scores, project.metrics_dir / "scores.json")
 
 
 def load_retrained(project: Project) -> Retrained:

@@ -53,6 +53,14 @@ def capture(root: Path, experiment: str) -> State:
     return State(files=_digest(root), finished_runs=finished, versions=versions)
 
 
+def assert_unchanged(root: Path, experiment: str, before: State) -> None:
+    """The project and its MLflow history are as ``before`` (field by field, so a failure names what changed)."""
+    after = capture(root, experiment)
+    assert after.files == before.files, "snapshot, ledger, metrics or dvc.lock changed"
+    assert after.finished_runs == before.finished_runs, "a finished MLflow run changed"
+    assert after.versions == before.versions, "registered model versions changed"
+
+
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory, prefect_harness, mlflow_store):
     """One small project after one good run (made once: each test clones it)."""

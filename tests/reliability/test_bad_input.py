@@ -15,7 +15,7 @@ import yaml
 from flows.cli import main
 from flows.pipeline import lossval_clean
 from tasks.project import Project
-from tests.reliability.conftest import capture
+from tests.reliability.conftest import assert_unchanged, capture
 
 
 def _raw(root: Path) -> pd.DataFrame:
@@ -170,7 +170,7 @@ def test_cli_run_fails_clearly_and_changes_nothing(project, corrupt, capsys):
     import re
 
     assert re.search(message, err), err
-    assert capture(project, experiment) == before
+    assert_unchanged(project, experiment, before)
 
 
 # ---- inputs whose bad rows are quarantined while the run goes on ------------------------------

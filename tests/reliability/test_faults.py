@@ -23,7 +23,7 @@ from tasks.lock import RunLockedError
 from tasks.project import Project
 from tasks.snapshot import SnapshotError
 from tasks.tracking import TrackingUnavailableError
-from tests.reliability.conftest import _digest, capture
+from tests.reliability.conftest import _digest, assert_unchanged, capture
 
 
 def _experiment(root: Path) -> str:
@@ -104,7 +104,7 @@ def test_mlflow_unreachable_fails_fast_and_writes_nothing(project, monkeypatch):
     import mlflow
 
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-    assert capture(project, _experiment(project)) == before
+    assert_unchanged(project, _experiment(project), before)
 
 
 def test_mlflow_failing_while_recording_rolls_everything_back(project, monkeypatch):
@@ -117,7 +117,7 @@ def test_mlflow_failing_while_recording_rolls_everything_back(project, monkeypat
     monkeypatch.setattr(tasks.tracking, "log_run", server_gone)
     with pytest.raises(ConnectionError, match="tracking server went away"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
-    assert capture(project, _experiment(project)) == before  # snapshot, ledger, dvc.lock restored by rollback
+    assert_unchanged(project, _experiment(project), before)  # snapshot, ledger, dvc.lock restored by rollback
     newest = _runs(project)[0]
     assert newest.info.status == "FAILED" and "tracking server went away" in newest.data.tags["failure"]
 
@@ -157,7 +157,7 @@ def test_a_write_failing_midway_leaves_the_previous_snapshot_whole(project, monk
         m.setattr(pd.DataFrame, "to_parquet", disk_full)
         with pytest.raises(OSError, match="No space left on device"):
             lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
-    assert capture(project, _experiment(project)) == before
+    assert_unchanged(project, _experiment(project), before)
     data = Project.load(project).data_dir
     assert not list(data.rglob("*.tmp")) and not (data / "snapshot.staging").exists()
 
@@ -199,4 +199,4 @@ def test_nan_in_training_fails_with_what_to_change(project):
     before = capture(project, _experiment(project))
     with pytest.raises(TrainingDivergedError, match=r"Lower the learning rate \(lr=1e\+30"):
         lossval_clean(project_dir=str(project), overrides={"value.lr": 1e30})
-    assert capture(project, _experiment(project)) == before
+    assert_unchanged(project, _experiment(project), before)
