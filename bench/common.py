@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from pathlib import Path
@@ -85,3 +86,16 @@ def machine() -> str:
     import torch
 
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
+
+
+def add_table_arguments(parser: argparse.ArgumentParser, *, rows: int, val: int, repeats: int) -> None:
+    """The options of the benchmarks that value resampled tables (:func:`bench.scale.scaled_table`) per
+    dataset and noise kind: which datasets, kinds, noise rate, sizes, repetitions and torch threads."""
+    parser.add_argument("--datasets", help="folder of the shared datasets (default ../shared/datasets)")
+    parser.add_argument("--names", nargs="+", default=[*CLASSIFICATION, *REGRESSION])
+    parser.add_argument("--kinds", nargs="+", default=["labels", "features", "mixed"])
+    parser.add_argument("--rate", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--val", type=int, default=val)
+    parser.add_argument("--threads", type=int, default=1)

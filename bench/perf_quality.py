@@ -18,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.common import CLASSIFICATION, REGRESSION, REPO, datasets_dir
+from bench.common import REPO, add_table_arguments, datasets_dir
 from bench.scale import parse_options, scaled_table
 
 COLUMNS = ["variant", "dataset", "kind", "rep", "n_train", "n_val", "options", "f1", "auroc", "seconds"]
@@ -38,16 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", help="folder of the shared datasets (default ../shared/datasets)")
-    parser.add_argument("--names", nargs="+", default=[*CLASSIFICATION, *REGRESSION])
-    parser.add_argument("--kinds", nargs="+", default=["labels", "features", "mixed"])
-    parser.add_argument("--rate", type=float, default=0.1)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--rows", type=int, default=1000)
-    parser.add_argument("--val", type=int, default=1000)
+    add_table_arguments(parser, rows=1000, val=1000, repeats=2)
     parser.add_argument("--settings", nargs="*", default=[], metavar="KEY=VALUE", help="LossVal options shared by all variants")
     parser.add_argument("--variants", nargs="+", required=True, metavar="NAME:KEY=VALUE,...")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "perf_quality.csv")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from bench.common import CLASSIFICATION, REGRESSION, REPO, datasets_dir
+from bench.common import REPO, add_table_arguments, datasets_dir
 from bench.scale import parse_options, scaled_table
 from lossval import LossVal
 from lossval.metrics import detection_auroc, detection_f1, f1_of_flags
@@ -74,16 +74,9 @@ def cell(data: dict, *, shards: int, seed: int, options: dict) -> dict[str, floa
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", help="folder of the shared datasets (default ../shared/datasets)")
-    parser.add_argument("--names", nargs="+", default=[*CLASSIFICATION, *REGRESSION])
-    parser.add_argument("--kinds", nargs="+", default=["labels", "features", "mixed"])
-    parser.add_argument("--rows", type=int, default=4000)
-    parser.add_argument("--val", type=int, default=100)
+    add_table_arguments(parser, rows=4000, val=100, repeats=1)
     parser.add_argument("--shards", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=0.1)
-    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--lossval", nargs="*", default=[], metavar="KEY=VALUE", help="LossVal options")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "shards.csv")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
