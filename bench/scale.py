@@ -172,12 +172,13 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown(table: list[dict[str, Any]]) -> str:
     lines = [
-        "| rows | val | epochs | batch | plain s | LossVal s | ratio (wall) | ratio (CPU) | LossVal rows/s | peak RSS plain / LossVal (MiB) | F1 / AUROC | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rows | val | epochs | batch | LossVal options | plain s | LossVal s | ratio (wall) | ratio (CPU) | LossVal rows/s | peak RSS plain / LossVal (MiB) | F1 / AUROC | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in table:
+        options = ", ".join(f"{k}={v}" for k, v in json.loads(t["options"]).items()) or "defaults"
         lines.append(
-            f"| {t['n_train']:,} | {t['n_val']} | {t['epochs']} | {t['batch_size']} | {t['plain_s']:.2f} | {t['lossval_s']:.2f} "
+            f"| {t['n_train']:,} | {t['n_val']} | {t['epochs']} | {t['batch_size']} | {options} | {t['plain_s']:.2f} | {t['lossval_s']:.2f} "
             f"| {t['ratio']:.2f}x | {t['cpu_ratio']:.2f}x | {t['lossval_rows_s']:,.0f} | {t['plain_peak_mb']:.0f} / {t['lossval_peak_mb']:.0f} "
             f"| {t['f1']:.2f} / {t['auroc']:.2f} | {t['load']:.1f} |"
         )
@@ -185,25 +186,31 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 def plot(table: list[dict[str, Any]], path: Path) -> None:
-    """Log-log wall time against training rows, plain and LossVal per validation size, with a slope-1 guide."""
+    """Log-log wall time against training rows: one line per (settings, validation size) for LossVal and one
+    per settings for plain training, with a slope-1 guide (a fit linear in rows runs parallel to it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for m in sorted({t["n_val"] for t in table}):
-        pts = sorted((t["n_train"], t["lossval_s"], t["plain_s"]) for t in table if t["n_val"] == m)
-        n = [p[0] for p in pts]
-        ax.plot(n, [p[1] for p in pts], "o-", label=f"LossVal, {m} validation rows")
-        if m == min(t["n_val"] for t in table):
-            ax.plot(n, [p[2] for p in pts], "s--", color="gray", label="plain training")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    settings = sorted({(t["epochs"], t["batch_size"]) for t in table}, reverse=True)
+    for k, (epochs, batch) in enumerate(settings):
+        same = [t for t in table if (t["epochs"], t["batch_size"]) == (epochs, batch)]
+        options = max(same, key=lambda t: t["n_train"])["options"]  # one option set per line: the largest size's
+        same = [t for t in same if t["options"] == options]
+        label = f"{epochs} epochs, batch {batch}"
+        for j, m in enumerate(sorted({t["n_val"] for t in same})):
+            pts = sorted((t["n_train"], t["lossval_s"]) for t in same if t["n_val"] == m)
+            ax.plot(*zip(*pts), "o-" if k == 0 else "^-", color=f"C{2 * k + j}", label=f"LossVal, {m} val. rows ({label})")
+        plain = sorted({t["n_train"]: t["plain_s"] for t in same}.items())
+        ax.plot(*zip(*plain), "s--", color="gray" if k == 0 else "silver", label=f"plain training ({label})")
     xs = np.array(sorted({t["n_train"] for t in table}), dtype=float)
     ref = max(t["lossval_s"] for t in table if t["n_train"] == xs[-1])
     ax.plot(xs, ref * xs / xs[-1], ":", color="black", label="slope 1 (linear)")
     ax.set_xscale("log"), ax.set_yscale("log")
     ax.set_xlabel("training rows"), ax.set_ylabel("fit wall time (s)")
-    ax.grid(True, which="both", alpha=0.3), ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3), ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
