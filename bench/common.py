@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import os
 import platform
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -99,3 +103,26 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, rows: int, val: int,
     parser.add_argument("--rows", type=int, default=rows)
     parser.add_argument("--val", type=int, default=val)
     parser.add_argument("--threads", type=int, default=1)
+
+
+@contextlib.contextmanager
+def results_csv(path: Path, columns: list[str], key: Callable[[dict[str, str]], tuple]) -> Iterator[tuple[set, Callable[[dict[str, Any]], None]]]:
+    """A resumable results file: yields the ``key`` of every row already in ``path`` (as read back: strings)
+    and a function that appends one row (header first on a new file), flushes it and prints it."""
+    done: set = set()
+    if path.exists():
+        with path.open() as fh:
+            done = {key(r) for r in csv.DictReader(fh)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        if new:
+            writer.writeheader()
+
+        def write(row: dict[str, Any]) -> None:
+            writer.writerow(row)
+            fh.flush()
+            print(row, flush=True)
+
+        yield done, write

@@ -18,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.common import REPO, add_table_arguments, datasets_dir
+from bench.common import REPO, add_table_arguments, datasets_dir, results_csv
 from bench.scale import parse_options, scaled_table
 
 COLUMNS = ["variant", "dataset", "kind", "rep", "n_train", "n_val", "options", "f1", "auroc", "seconds"]
@@ -50,16 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.variants:
         name, _, rest = spec.partition(":")
         variants[name] = {**settings, **parse_options([item for item in rest.split(",") if item])}
-    done = set()
-    if args.out.exists():
-        with args.out.open() as fh:
-            done = {(r["variant"], r["dataset"], r["kind"], r["rep"], r["n_train"], r["n_val"]) for r in csv.DictReader(fh)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    new = not args.out.exists()
-    with args.out.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
+    with results_csv(args.out, COLUMNS, key=lambda r: tuple(r[c] for c in COLUMNS[:6])) as (done, write):
         for rep in range(args.repeats):
             for name in args.names:
                 for kind in args.kinds:
@@ -70,11 +61,8 @@ def main(argv: list[str] | None = None) -> None:
                         if data is None:
                             data = scaled_table(name, args.rows, args.val, folder=folder, seed=1000 + rep, noise_rate=args.rate, kind=kind)
                         f1, auroc, seconds = run(variant, options, data, rep, {})
-                        row = dict(variant=variant, dataset=name, kind=kind, rep=rep, n_train=args.rows, n_val=args.val,
-                                   options=repr(sorted(options.items())), f1=round(f1, 4), auroc=round(auroc, 4), seconds=round(seconds, 2))  # fmt: skip
-                        writer.writerow(row)
-                        fh.flush()
-                        print(row, flush=True)
+                        write(dict(variant=variant, dataset=name, kind=kind, rep=rep, n_train=args.rows, n_val=args.val,
+                                   options=repr(sorted(options.items())), f1=round(f1, 4), auroc=round(auroc, 4), seconds=round(seconds, 2)))  # fmt: skip
     with args.out.open() as fh:
         rows = [r for r in csv.DictReader(fh) if r["n_train"] == str(args.rows) and r["n_val"] == str(args.val)]
     print(f"mean over runs, {args.rows} rows, {args.val} validation rows:")

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from bench.common import REPO, add_table_arguments, datasets_dir
+from bench.common import REPO, add_table_arguments, datasets_dir, results_csv
 from bench.scale import parse_options, scaled_table
 from lossval import LossVal
 from lossval.metrics import detection_auroc, detection_f1, f1_of_flags
@@ -82,16 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     folder = datasets_dir(args.datasets)
     options = parse_options(args.lossval)
-    done = set()
-    if args.out.exists():
-        with args.out.open() as fh:
-            done = {(r["dataset"], r["kind"], r["rep"], r["rows"], r["val"], r["shards"], r["options"]) for r in csv.DictReader(fh)}
-    new = not args.out.exists()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
+    with results_csv(args.out, COLUMNS, key=lambda r: tuple(r[c] for c in COLUMNS[:7])) as (done, write):
         for rep in range(args.repeats):
             for name in args.names:
                 for kind in args.kinds:
@@ -100,10 +91,7 @@ def main(argv: list[str] | None = None) -> None:
                         continue
                     data = scaled_table(name, args.rows, args.val, folder=folder, seed=2000 + rep, noise_rate=args.rate, kind=kind)
                     result = cell(data, shards=args.shards, seed=rep, options=options)
-                    row = dict(zip(COLUMNS[:7], key), **{k: round(v, 4) for k, v in result.items()})
-                    writer.writerow(row)
-                    fh.flush()
-                    print(row, flush=True)
+                    write(dict(zip(COLUMNS[:7], key), **{k: round(v, 4) for k, v in result.items()}))
     with args.out.open() as fh:
         rows = [r for r in csv.DictReader(fh) if (r["rows"], r["val"], r["shards"]) == (str(args.rows), str(args.val), str(args.shards))]
     print(f"means over {len(rows)} cells ({args.rows} rows, {args.val} validation rows, {args.shards} shards):")
