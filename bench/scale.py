@@ -138,21 +138,19 @@ def in_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Medians per (dataset, size, validation size, epochs, batch, LossVal options) against the plain runs
-    of the same size, epochs, batch and repetition: plain s, LossVal s, median per-round ratio (wall and CPU)."""
-    plain: dict[tuple, dict] = {}
-    groups: dict[tuple, dict[int, dict]] = {}
-    for r in rows:
+    """Medians per (dataset, size, validation size, epochs, batch, LossVal options), each LossVal fit paired
+    with the plain fit just before it (the runs interleave): plain s, LossVal s, median per-pair ratio
+    (wall and CPU)."""
+    last_plain: dict[tuple, dict] = {}
+    groups: dict[tuple, list[tuple[dict, dict]]] = {}
+    for r in rows:  # in file order: each LossVal fit follows the plain fit it is compared with
         key = (r["dataset"], int(r["n_train"]), int(r["n_val"]), int(r["epochs"]), int(r["batch_size"]))
         if r["method"] == "plain":
-            plain[(*key, int(r["rep"]))] = r
-        else:
-            groups.setdefault((*key, r["options"]), {})[int(r["rep"])] = r
+            last_plain[key] = r
+        elif key in last_plain:
+            groups.setdefault((*key, r["options"]), []).append((last_plain.pop(key), r))
     table = []
-    for (*key, options), runs in sorted(groups.items()):
-        pairs = [(plain[(*key, rep)], r) for rep, r in sorted(runs.items()) if (*key, rep) in plain]
-        if not pairs:
-            continue
+    for (*key, options), pairs in sorted(groups.items()):
         dataset, n, m, epochs, batch = key
         p_s, v_s = [float(p["seconds"]) for p, _ in pairs], [float(v["seconds"]) for _, v in pairs]
         table.append(dict(
