@@ -24,6 +24,11 @@ class TableError(ValueError):
     """The file as a whole cannot be used (missing, unreadable, empty...); the message says why."""
 
 
+def feature_columns(frame: pd.DataFrame, target: str) -> list[str]:
+    """The model's input columns of a pipeline frame: every column but the row id and the target."""
+    return [c for c in frame.columns if c not in (ROW_ID, target)]
+
+
 def read_table(path: str | Path, *, fmt: str = "auto") -> pd.DataFrame:
     """Read a CSV (optionally .gz) or Parquet file into a frame, every column as read.
 

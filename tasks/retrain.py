@@ -12,7 +12,7 @@ from lossval import MLP
 from lossval.io import write_json, write_with
 from lossval.metrics import downstream_scores
 from lossval.model import export_state
-from lossval.rows import ROW_ID
+from lossval.rows import ROW_ID, feature_columns
 from tasks.project import Project
 from tasks.reference import Split
 
@@ -27,7 +27,7 @@ class Retrained:
 
 def retrain_models(project: Project, split: Split, flagged_ids: list[str]) -> Retrained:
     base, cfg = project.params.base, project.params.retrain
-    features = [c for c in split.train.columns if c not in (ROW_ID, base.target)]
+    features = feature_columns(split.train, base.target)
     kept = ~split.train[ROW_ID].astype(str).isin(set(map(str, flagged_ids)))
     scores: dict[str, float] = {}
     models: dict[str, dict] = {}

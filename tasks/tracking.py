@@ -30,7 +30,7 @@ from lossval import report as report_lib
 from lossval.io import write_bytes, write_json, write_text
 from lossval.ledger import Ledger
 from lossval.model import module_from_state
-from lossval.rows import ROW_ID
+from lossval.rows import ROW_ID, feature_columns
 from tasks.drift import value_drift_table
 from tasks.project import Project
 
@@ -268,7 +268,7 @@ def log_run(
         mlflow.log_artifact(str(tmp / "quarantine.parquet"))
         for path in report_paths.values():
             mlflow.log_artifact(str(path))
-        features = [c for c in train_frame.columns if c not in (ROW_ID, project.params.base.target)]
+        features = feature_columns(train_frame, project.params.base.target)
         mlflow.log_input(
             mlflow.data.from_pandas(train_frame, source=str(project.params.ingest.path), name=Path(project.params.ingest.path).name,
                                     targets=project.params.base.target),

@@ -15,7 +15,7 @@ from lossval._types import Callback
 from lossval.io import write_parquet, write_text, write_with
 from lossval.model import export_state
 from lossval.reasons import row_reasons
-from lossval.rows import ROW_ID
+from lossval.rows import ROW_ID, feature_columns
 from tasks.project import Project
 from tasks.reference import Split
 
@@ -31,13 +31,9 @@ class Valued:
     seconds: float
 
 
-def feature_columns(split: Split, target: str) -> list[str]:
-    return [c for c in split.train.columns if c not in (ROW_ID, target)]
-
-
 def value_rows(project: Project, split: Split, callbacks: Sequence[Callback] = (), progress: bool | None = None) -> Valued:
     base, cfg = project.params.base, project.params.value
-    features = feature_columns(split, base.target)
+    features = feature_columns(split.train, base.target)
     train = split.train.set_index(ROW_ID)
     options = dict(cfg.options)
     lv = LossVal(
