@@ -58,7 +58,7 @@ def quarantine(project: Project) -> None:
         valued=value_step.load_valued(project), run_id=uuid.uuid4().hex,
         at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    publish_files(project, cleaned, run_record={})
+    publish_files(project, cleaned)
     discard_previous(project)
 
 

@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 
@@ -58,14 +58,3 @@ def write_json(data: Any, target: str | Path) -> Path:
 
 def write_bytes(data: bytes, target: str | Path) -> Path:
     return write_with(target, lambda tmp: tmp.write_bytes(data))
-
-
-def open_atomic(target: str | Path, mode: str = "w") -> contextlib.AbstractContextManager[IO[Any]]:
-    """``with open_atomic(path) as f: f.write(...)`` — replaced only when the block succeeds."""
-
-    @contextlib.contextmanager
-    def _ctx() -> Iterator[IO[Any]]:
-        with atomic_path(target) as tmp, open(tmp, mode) as f:
-            yield f
-
-    return _ctx()

@@ -56,7 +56,7 @@ class Ledger:
         data = path.read_bytes()
         if not checksum.exists():
             raise LedgerError(f"ledger {path} has no checksum file {checksum.name}: refusing a ledger of unknown origin")
-        expected = checksum.read_text().split()[0] if checksum.read_text().strip() else ""
+        expected = next(iter(checksum.read_text().split()), "")
         if hashlib.sha256(data).hexdigest() != expected:
             raise LedgerError(
                 f"ledger {path} does not match its checksum: it is corrupt or was edited by hand. "

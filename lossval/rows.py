@@ -101,9 +101,6 @@ def assign_row_ids(frame: pd.DataFrame, id_column: str | None = None) -> tuple[p
     return pd.Series(ids, index=frame.index, name=ROW_ID), pd.Series(occurrence > 1, index=frame.index)
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def file_sha256(path: str | Path) -> str:
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

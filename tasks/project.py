@@ -45,8 +45,8 @@ class Project:
         overrides: Mapping[str, Any] | Sequence[str] = (),
     ) -> Project:
         root = find_root(root)
-        params = load_params(root / params_file, overrides)
-        project = cls(root=root, params=params, overrides=dict(_as_mapping(overrides)))
+        overrides = dict(_as_mapping(overrides))
+        project = cls(root=root, params=load_params(root / params_file, overrides), overrides=overrides)
         project.data_dir  # validates the output folder
         return project
 

@@ -96,13 +96,12 @@ class FileBackup:
                 write_bytes(data, path)
 
 
-def publish_files(project: Project, cleaned: Cleaned, run_record: dict) -> None:
-    """Everything the quarantine stage publishes, swapped in at once (used by the DVC stage as well)."""
+def publish_files(project: Project, cleaned: Cleaned) -> None:
+    """The snapshot and ledger swapped in at once, with the run's counts: the quarantine stage's outputs
+    (the DVC stage; the flow's :func:`publish` does the same inside its transaction)."""
     stage_snapshot(project, cleaned)
     swap_in(project)
     write_counts(project, cleaned)
-    if run_record:
-        write_json(run_record, project.work_file("run.json"))
 
 
 def write_counts(project: Project, cleaned: Cleaned) -> None:
@@ -119,7 +118,7 @@ def publish(project: Project, cleaned: Cleaned, run_record: dict, scores: dict[s
     backup = FileBackup(project.metrics_dir / "counts.json", scores_path, project.work_file("run.json"))
     stage_snapshot(project, cleaned)
     had_previous = swap_in(project)
-    if txn is not None:
+    if txn is not None:  # before any write, so a failed write below is rolled back too
         txn.set("had_previous", had_previous)
         txn.set("file_backup", backup)
     write_counts(project, cleaned)

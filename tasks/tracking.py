@@ -33,6 +33,7 @@ from lossval.model import module_from_state
 from lossval.rows import ROW_ID, feature_columns
 from tasks.drift import value_drift_table
 from tasks.project import Project
+from tasks.retrain import HEADLINE
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
 PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
@@ -184,7 +185,7 @@ def build_report(project: Project, *, values: pd.DataFrame, flagged_ids: list[st
                  ledger: Ledger, run_name: str, device: str) -> dict[str, Path]:
     """Write the plots and report.html into the reports folder; return name -> path."""
     task_ = project.params.base.task
-    metric = "accuracy" if task_ == "classification" else "rmse"
+    metric = HEADLINE[task_]
     v = values["value"].to_numpy()
     flagged = values[ROW_ID].isin(set(flagged_ids)).to_numpy()
     images = {
