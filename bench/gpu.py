@@ -95,8 +95,6 @@ def time_size(device: torch.device, folder: Path, n: int, *, val: int, dataset: 
             out["f1"], out["auroc"] = detection_f1(values, data["noisy"]), detection_auroc(values, data["noisy"])
         _sync(device)
         out[f"{name}_s"] = time.perf_counter() - started
-    if device.type == "cuda":
-        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
 
 

@@ -121,18 +121,20 @@ DEFAULT_METHODS: tuple[str, ...] = ("lossval", "paper", "loss_only", "ot_only", 
 _CUSTOM = re.compile(r"^(lv|paper)\[(.*)\]$")
 
 
+def parse_option(item: str) -> tuple[str, Any]:
+    """``"a=1"`` -> ``("a", 1)`` (the value a Python literal, else the bare word)."""
+    key, sep, raw = item.partition("=")
+    if not sep:
+        raise ValueError(f"option {item!r} is not key=value")
+    try:
+        return key.strip(), ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        return key.strip(), raw.strip()
+
+
 def parse_options(text: str) -> dict[str, Any]:
     """``"a=1,b=True,c='x'"`` -> ``{"a": 1, "b": True, "c": "x"}`` (values are Python literals or bare words)."""
-    options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ValueError(f"option {item!r} is not key=value")
-        try:
-            options[key.strip()] = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            options[key.strip()] = raw.strip()
-    return options
+    return dict(parse_option(part) for part in filter(None, (part.strip() for part in text.split(","))))
 
 
 def resolve(name: str) -> Callable[[Cell, int], Outcome]:

@@ -18,18 +18,19 @@ import statistics
 import time
 from pathlib import Path
 
+from bench import methods
 from bench.common import REPO, add_table_arguments, datasets_dir, results_csv
 from bench.scale import parse_options, scaled_table
 
 COLUMNS = ["variant", "dataset", "kind", "rep", "n_train", "n_val", "options", "f1", "auroc", "seconds"]
 
 
-def run(variant: str, options: dict, data: dict, seed: int, settings: dict) -> tuple[float, float, float]:
+def run(options: dict, data: dict, seed: int) -> tuple[float, float, float]:
     from lossval import LossVal
     from lossval.metrics import detection_auroc, detection_f1
 
     started = time.process_time()
-    lv = LossVal(data["task"], random_state=seed, progress=False, device="cpu", **{**settings, **options})
+    lv = LossVal(data["task"], random_state=seed, progress=False, device="cpu", **options)
     values = lv.fit(data["X_train"], data["y_train"], data["X_val"], data["y_val"]).values_.to_numpy()
     return detection_f1(values, data["noisy"]), detection_auroc(values, data["noisy"]), time.process_time() - started
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     variants = {}
     for spec in args.variants:
         name, _, rest = spec.partition(":")
-        variants[name] = {**settings, **parse_options([item for item in rest.split(",") if item])}
+        variants[name] = {**settings, **methods.parse_options(rest)}
     with results_csv(args.out, COLUMNS, key=lambda r: tuple(r[c] for c in COLUMNS[:6])) as (done, write):
         for rep in range(args.repeats):
             for name in args.names:
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
                             continue
                         if data is None:
                             data = scaled_table(name, args.rows, args.val, folder=folder, seed=1000 + rep, noise_rate=args.rate, kind=kind)
-                        f1, auroc, seconds = run(variant, options, data, rep, {})
+                        f1, auroc, seconds = run(options, data, rep)
                         write(dict(variant=variant, dataset=name, kind=kind, rep=rep, n_train=args.rows, n_val=args.val,
                                    options=repr(sorted(options.items())), f1=round(f1, 4), auroc=round(auroc, 4), seconds=round(seconds, 2)))  # fmt: skip
     with args.out.open() as fh:

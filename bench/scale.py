@@ -26,11 +26,10 @@ except ``--lossval``; ``--recipe`` uses :func:`lossval.large_data_settings`.
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
+import functools
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,12 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4)
+def _loaded(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """One read and standardisation per dataset in a process (``scaled_table`` only indexes into it: copies)."""
+    return load(name, folder)
+
+
 def scaled_table(
     name: str, n_train: int, n_val: int, *, folder: Path, seed: int = 0, jitter: float = 0.05, noise_rate: float = 0.1,
     kind: str = "mixed",
@@ -56,7 +61,7 @@ def scaled_table(
     """Training and validation rows of ``name`` at any size (see the module doc); ``noisy`` marks corrupted rows."""
     from lossval.noise import add_noise
 
-    X, y, task = load(name, folder)
+    X, y, task = _loaded(name, folder)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(X))
     n_hold = max(n_val, len(X) // 5)
@@ -75,24 +80,19 @@ def scaled_table(
     return dict(X_train=X_train, y_train=y_train, X_val=X[val], y_val=y[val], task=task, noisy=noisy)
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process, MiB."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident set size, MiB: current (``VmRSS``) or peak (``VmHWM``, never below the current)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
 def parse_options(items: list[str]) -> dict[str, Any]:
     """``key=value`` strings to keyword arguments (values as Python literals, else strings)."""
-    options = {}
-    for item in items:
-        key, _, raw = item.partition("=")
-        try:
-            options[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            options[key] = raw
-    return options
+    from bench.methods import parse_option
+
+    return dict(map(parse_option, items))
 
 
 def run_one(spec: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
         values = model.values_.to_numpy()
         f1, auroc = detection_f1(values, data["noisy"]), detection_auroc(values, data["noisy"])
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mb("VmHWM")
     return {
         **{k: spec[k] for k in ("dataset", "n_train", "n_val", "method", "rep", "epochs", "batch_size", "lr", "threads")},
         "task": task, "options": json.dumps(spec["options"], sort_keys=True), "seconds": round(seconds, 3), "cpu_s": round(cpu, 3),
