@@ -37,12 +37,8 @@ LARGE_FROM = 200_000
 MAX_BATCH = 1024
 #: Epochs for large tables.
 LARGE_EPOCHS = 5
-#: Rows per OT problem inside the larger batches (the paper's and the default batch size).
-OT_BATCH = 32
 #: Validation rows each OT problem meets (``reference_rows``): a random part of a larger validation set.
 REFERENCE_ROWS = 128
-#: Epochs of the default (paper) settings, which ``weight_lr`` is scaled from.
-_PAPER_EPOCHS = 30
 
 
 def large_data_settings(n_rows: int) -> dict[str, Any]:
@@ -60,14 +56,15 @@ def large_data_settings(n_rows: int) -> dict[str, Any]:
     from lossval.valuation import NORMALIZED_WEIGHT_LR
 
     n_rows = check_int("n_rows", n_rows)
+    defaults = inspect.signature(TabularNetwork).parameters
+    paper_batch, paper_epochs = defaults["batch_size"].default, defaults["epochs"].default
     if n_rows < LARGE_FROM:
-        defaults = inspect.signature(TabularNetwork).parameters
-        return {"batch_size": defaults["batch_size"].default, "epochs": defaults["epochs"].default}
-    batch = min(MAX_BATCH, max(OT_BATCH, 2 ** round(math.log2(n_rows / 1000))))
+        return {"batch_size": paper_batch, "epochs": paper_epochs}
+    batch = min(MAX_BATCH, max(paper_batch, 2 ** round(math.log2(n_rows / 1000))))
     return {
         "batch_size": batch,
         "epochs": LARGE_EPOCHS,
-        "ot_batch_size": OT_BATCH,
+        "ot_batch_size": paper_batch,  # OT problems keep the paper's batch size
         "reference_rows": REFERENCE_ROWS,
-        "weight_lr": NORMALIZED_WEIGHT_LR * _PAPER_EPOCHS / LARGE_EPOCHS,
+        "weight_lr": NORMALIZED_WEIGHT_LR * paper_epochs / LARGE_EPOCHS,  # as far in fewer epochs
     }

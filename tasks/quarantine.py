@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,9 @@ from lossval.rows import ROW_ID
 from lossval.threshold import Decision, decide
 from schemas.dataset import DatasetError
 from tasks.project import Project
-from tasks.value import Valued
+
+if TYPE_CHECKING:  # a type only: importing tasks.value would load torch for the light commands
+    from tasks.value import Valued
 
 QUARANTINE_HEAD = [ROW_ID, "reason", "value", "rule", "stage"]
 
