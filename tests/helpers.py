@@ -13,7 +13,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "data" / "example"
-CODE = ("lossval", "tasks", "flows", "schemas")
 
 
 def run_command(cmd: list[str], cwd: Path) -> str:
@@ -23,15 +22,40 @@ def run_command(cmd: list[str], cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
+def clone_files(repo: Path = REPO) -> list[str]:
+    """The files a ``git clone`` of ``repo`` would hold, as its working tree has them now: tracked files
+    plus untracked ones that git does not ignore (so uncommitted edits are tested too), minus deleted ones."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    return sorted({name for name in listed if name and (repo / name).is_file()})
+
+
+def git_commit_all(root: Path, message: str) -> None:
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", message]):
+        if args[0] == "init" and (root / ".git").exists():
+            continue
+        run_command(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], root)
+
+
+def clone_repo(destination: Path) -> Path:
+    """A real ``git clone`` of this repository's working tree (committed as a clone would see it)."""
+    source = destination.with_name(destination.name + "-origin")
+    source.mkdir(parents=True)
+    for name in clone_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
+    git_commit_all(source, "the working tree")
+    run_command(["git", "clone", "-q", str(source), str(destination)], destination.parent)
+    return destination
+
+
 def make_project(
     root: Path, *, rows: int = 600, reference_rows: int = 160, epochs: int = 3, params: dict | None = None, experiment: str | None = None
 ) -> Path:
-    """A small but real lossval-clean project: code, params, data, git, DVC with a local remote."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name in CODE:
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
-    (root / "data").mkdir()
+    """A small but real lossval-clean project, as a user has it: a git clone of this repository (its own
+    .gitignore, .dvc config and local remote), with smaller data and epochs set in params.yaml and committed."""
+    clone_repo(root)
     pd.read_csv(EXAMPLE / "electricity.csv", dtype=str, keep_default_na=False).head(rows).to_csv(root / "data" / "raw.csv", index=False)
     pd.read_csv(EXAMPLE / "electricity_reference.csv", dtype=str).head(reference_rows).to_csv(root / "data" / "reference.csv", index=False)
     tree = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -45,12 +69,7 @@ def make_project(
         section, key = dotted.split(".")
         tree[section][key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
-    (root / ".gitignore").write_text("/mlflow.db\n/mlruns/\n/.dvcstore/\n/data/pipeline/\n__pycache__/\n")
-    run_command(["git", "init", "-q"], root)
-    run_command(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "."], root)
-    run_command(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "project"], root)
-    run_command([sys.executable, "-m", "dvc", "init", "-q"], root)
-    run_command([sys.executable, "-m", "dvc", "remote", "add", "-d", "local", ".dvcstore"], root)
+    git_commit_all(root, "test data and params")
     return root
 
 

@@ -1,0 +1,104 @@
+"""What a new user does, in a real ``git clone``: the README's main command, then the other entry points.
+
+The clone reuses this test run's virtual environment (linked as the clone's ``.venv``, so that
+``scripts/bootstrap.sh`` finds the same pyproject.toml installed and installs nothing) and runs the clone's
+own code; everything else is the user's path: the README's command, the repository's own .gitignore,
+DVC config and local remote, Prefect's temporary local server, MLflow's default sqlite store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, clone_repo
+
+# What a run in a clone leaves for git, all of it meant to be committed (README, "Cleaning your own data"):
+# dvc.lock, the .gitignore files DVC writes beside its outputs, the metrics and the plot data it keeps in git.
+COMMITTED = re.compile(
+    r"^(dvc\.lock|data/pipeline/(\.gitignore|work/\.gitignore|metrics/[a-z_]+\.json|work/history\.csv|work/run\.json))$"
+)
+SNAPSHOT = re.compile(r"snapshot ([0-9a-f]{32}\.dir)\s+\(lossval-clean snapshot checkout ([0-9a-f]{32})\)")
+
+
+def _user_env(clone: Path) -> dict[str, str]:
+    """The environment of a user in the clone: no test session's MLflow store, Prefect server or project dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_", "LOSSVAL_", "PYTEST"))}
+    env.update(
+        PYTHONPATH=str(clone), PREFECT_HOME=str(clone.parent / "prefect-home"), MLFLOW_DISABLE_TELEMETRY="true",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", DVC_NO_ANALYTICS="1", CI="true",
+        PATH=f"{clone / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    )
+    return env
+
+
+def _run(args: list[str], clone: Path) -> str:
+    result = subprocess.run(args, cwd=clone, env=_user_env(clone), capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode} in a fresh clone:\n{output[-6000:]}"
+    return output
+
+
+def _git_changes(clone: Path) -> set[str]:
+    status = subprocess.run(["git", "status", "--porcelain", "-uall"], cwd=clone, capture_output=True, text=True, check=True).stdout
+    return {line[3:] for line in status.splitlines() if line[3:] != ".venv"}
+
+
+def _assert_git_sees_only_what_users_commit(clone: Path) -> None:
+    changes = _git_changes(clone)
+    assert "dvc.lock" in changes, f"dvc.lock is not a change git sees after a run: {sorted(changes)}"
+    unexpected = sorted(p for p in changes if not COMMITTED.match(p))
+    assert not unexpected, f"after a run, git shows files a user should not commit: {unexpected}"
+    # every file DVC writes for git must not be git-ignored (DVC refuses to write an ignored dvc.lock)
+    for name in ("dvc.lock", "data/pipeline/.gitignore", "data/pipeline/work/.gitignore", *(p for p in changes if "metrics/" in p)):
+        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=clone).returncode == 0
+        assert not ignored, f"{name} is git-ignored: DVC cannot record runs in a clone"
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    root = clone_repo(tmp_path_factory.mktemp("user") / "lossval-clean")
+    venv = Path(sys.prefix)
+    if not any((venv / name).is_file() for name in (".installed", ".installed-dev")):
+        pytest.fail(f"{venv} was not made by scripts/bootstrap.sh: run the suite with `bash scripts/test.sh`")
+    (root / ".venv").symlink_to(venv, target_is_directory=True)
+    return root
+
+
+def test_readme_main_command_in_a_fresh_clone(clone: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "bash scripts/demo.sh" in readme, "the README's main command changed: update this test"
+    output = _run(["bash", "scripts/demo.sh"], clone)
+    for words in ("rows in", "quarantined", "downstream test", "snapshot"):
+        assert words in output, f"the demo's summary lacks {words!r}:\n{output[-3000:]}"
+    assert SNAPSHOT.search(output), f"no snapshot hash and run id in the demo's summary:\n{output[-3000:]}"
+    _assert_git_sees_only_what_users_commit(clone)
+
+
+def test_user_entry_points_in_a_clone(clone: Path) -> None:
+    """`lossval-clean run` twice, `dvc repro`, and the first run's snapshot brought back after the second."""
+    runs = []
+    for _ in range(2):
+        match = SNAPSHOT.search(_run([".venv/bin/lossval-clean", "run"], clone))
+        assert match, "`lossval-clean run` printed no snapshot hash"
+        runs.append(match.groups())
+    _assert_git_sees_only_what_users_commit(clone)
+    assert "up to date" in _run([".venv/bin/python", "-m", "dvc", "repro"], clone).lower()
+
+    (first_md5, first_run), _ = runs
+    out = clone / "first-night"
+    printed = _run([".venv/bin/lossval-clean", "snapshot", "checkout", first_run, "--output", str(out)], clone)
+    assert first_md5 in printed
+    restored = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert restored == ["clean.parquet", "ledger.parquet", "quarantine.parquet"], restored
+    # the restored files are the first night's: their hashes match the manifest DVC stored under first_md5
+    manifest = _run([".venv/bin/python", "-m", "dvc", "cache", "dir"], clone).strip().splitlines()[-1]
+    entries = Path(manifest, "files", "md5", first_md5[:2], first_md5[2:]).read_text()
+    for name in restored:
+        assert hashlib.md5((out / name).read_bytes()).hexdigest() in entries, f"{name} differs from run {first_run}'s snapshot"
