@@ -13,7 +13,8 @@ message naming the problem. Otherwise it runs pandera with ``lazy=True`` so
 every row-level failure is collected, and returns the valid rows plus a
 failure table ``row_id, reason`` where a reason reads
 ``schema:<check>:<column>`` (``schema:not_nullable:nswprice``,
-``schema:not_numeric:day``, ``schema:isin:target``, ``schema:duplicate_id``...).
+``schema:not_numeric:day``, ``schema:isin:target``, ``schema:duplicate_id``,
+``schema:missing_id``...).
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ def validate_rows(
         coerced[name] = values.astype(float)
     for idx in frame.index[duplicate.to_numpy()]:
         reasons.setdefault(idx, []).append("schema:duplicate_id")
+    if id_column is not None and id_column in frame.columns:  # an empty id is not an id: its own reason
+        for idx in frame.index[frame[id_column].isna().to_numpy()]:
+            reasons.setdefault(idx, []).append("schema:missing_id")
     if task == "classification":  # labels compare as text: CSV and Parquet inputs agree
         coerced[target] = frame[target].astype(str).where(frame[target].notna(), None)
     failure_cases = pd.DataFrame(columns=["column", "check", "failure_case", "index"])

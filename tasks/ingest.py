@@ -9,7 +9,7 @@ import pandera.pandas as pa
 from prefect import get_run_logger, task
 
 from lossval.io import write_parquet
-from lossval.rows import ROW_ID, assign_row_ids, file_sha256, read_table
+from lossval.rows import ROW_ID, assign_row_ids, file_sha256, read_table_hashed
 from schemas.dataset import ValidationResult, model_schema, schema_from_params, validate_rows
 from tasks.project import Project
 
@@ -30,12 +30,12 @@ def read_input(project: Project) -> Ingested:
     """Read ``ingest.path`` (never modified) and assign row ids. Raises TableError on an unusable file."""
     cfg = project.params.ingest
     path = project.input_path(cfg.path)
-    frame = read_table(path, fmt=cfg.format)
+    frame, sha256 = read_table_hashed(path, fmt=cfg.format)  # the hash of exactly the bytes parsed
     ids, duplicate = assign_row_ids(frame, cfg.id_column)
     frame = frame.copy()
     frame.insert(0, ROW_ID, ids)
     frame[DUPLICATE] = duplicate
-    return Ingested(frame=frame, input_sha256=file_sha256(path))
+    return Ingested(frame=frame, input_sha256=sha256)
 
 
 def save_ingested(project: Project, ingested: Ingested) -> None:
