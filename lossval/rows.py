@@ -173,6 +173,25 @@ def assign_row_ids(frame: pd.DataFrame, id_column: str | None = None) -> tuple[p
     return pd.Series(ids, index=frame.index, name=ROW_ID, dtype=object), pd.Series(duplicate, index=frame.index)
 
 
+def check_row_drop(rows: int, *, previous: int | None, max_drop: float, name: str) -> None:
+    """Refuse a file with far fewer rows than the previous run's: a nightly file cut short or still being written.
+
+    Args:
+        rows: data rows read now.
+        previous: data rows the previous run read (None: no previous run).
+        max_drop: largest accepted share lost, in [0, 1] (1 = never refuse).
+
+    Raises:
+        TableError: ``rows < (1 - max_drop) * previous``, naming both counts.
+    """
+    if previous and rows < (1.0 - max_drop) * previous:
+        raise TableError(
+            f"{name} has {rows} rows, {1 - rows / previous:.0%} fewer than the previous run's {previous} "
+            f"(more than ingest.max_row_drop={max_drop:g}): a partly delivered file? Nothing was written; "
+            "run again once the file is complete, or raise ingest.max_row_drop for this run (--set ingest.max_row_drop=1)"
+        )
+
+
 def file_sha256(path: str | Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

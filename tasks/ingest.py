@@ -9,7 +9,7 @@ import pandera.pandas as pa
 from prefect import get_run_logger, task
 
 from lossval.io import write_parquet
-from lossval.rows import ROW_ID, assign_row_ids, file_sha256, read_table_hashed
+from lossval.rows import ROW_ID, assign_row_ids, check_row_drop, file_sha256, read_table_hashed
 from schemas.dataset import ValidationResult, model_schema, schema_from_params, validate_rows
 from tasks.project import Project
 
@@ -31,11 +31,23 @@ def read_input(project: Project) -> Ingested:
     cfg = project.params.ingest
     path = project.input_path(cfg.path)
     frame, sha256 = read_table_hashed(path, fmt=cfg.format)  # the hash of exactly the bytes parsed
+    check_row_drop(len(frame), previous=previous_rows_in(project), max_drop=cfg.max_row_drop, name=path.name)
     ids, duplicate = assign_row_ids(frame, cfg.id_column)
     frame = frame.copy()
     frame.insert(0, ROW_ID, ids)
     frame[DUPLICATE] = duplicate
     return Ingested(frame=frame, input_sha256=sha256)
+
+
+def previous_rows_in(project: Project) -> int | None:
+    """Rows the last published run read (its counts.json), if any."""
+    import json
+
+    path = project.metrics_dir / "counts.json"
+    try:
+        return int(json.loads(path.read_text())["rows_in"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def save_ingested(project: Project, ingested: Ingested) -> None:

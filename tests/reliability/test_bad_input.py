@@ -244,7 +244,7 @@ def test_constant_column_runs(project):
 
 def test_dataset_smaller_than_the_batch(project):
     _write(project, _raw(project).head(20))
-    q = _run_and_quarantine(project)
+    q = _run_and_quarantine(project, **{"ingest.max_row_drop": 1.0})  # 280 rows fewer than the baseline run: allowed here
     assert len(q) <= 5  # the 25 % cap of 20 rows
 
 

@@ -146,3 +146,18 @@ def test_the_input_hash_is_of_the_bytes_read_even_while_the_file_grows(tmp_path,
     ingested = read_input(project)
     assert ingested.rows_in == 10
     assert ingested.input_sha256 == hashlib.sha256(read_bytes).hexdigest()
+
+
+# ---- 5. a partly delivered file is refused -----------------------------------------------------------
+def _previous_run_read(project: Project, rows: int) -> None:
+    project.metrics_dir.mkdir(parents=True, exist_ok=True)
+    (project.metrics_dir / "counts.json").write_text(f'{{"rows_in": {rows}}}')
+
+
+def test_a_file_with_far_fewer_rows_than_the_previous_run_is_refused(tmp_path):
+    project = _workspace(tmp_path, _electricity(40))
+    _previous_run_read(project, 100)
+    with pytest.raises(TableError, match=r"raw.csv has 40 rows, 60% fewer than the previous run's 100 \(more than ingest.max_row_drop=0.5\)"):
+        read_input(project)
+    assert read_input(Project.load(tmp_path, overrides={"ingest.max_row_drop": 1.0})).rows_in == 40  # the operator's choice
+    assert read_input(Project.load(tmp_path, overrides={"ingest.max_row_drop": 0.6})).rows_in == 40  # within the share
