@@ -131,7 +131,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         from lossval.io import write_text
         from tasks.quarantine import csv_safe
 
-        write_text(csv_safe(table).to_csv(index=False), args.csv)
+        text = csv_safe(table).to_csv(index=False)
+        if args.csv == "-":  # standard output; the count goes to stderr so the CSV stays clean
+            sys.stdout.write(text)
+            print(f"wrote {len(table)} rows to standard output", file=sys.stderr)
+            return 0
+        write_text(text, args.csv)
         print(f"wrote {len(table)} rows to {args.csv}")
     else:
         with pd.option_context("display.width", 200, "display.max_rows", args.limit):
@@ -216,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quarantine", help="list quarantined rows")
     p.add_argument("--history", action="store_true", help="every row ever quarantined, with counts and dates, from the ledger")
     p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--csv", help="write the table, with the rows' columns, to this CSV file (spreadsheet-safe)")
+    p.add_argument("--csv", help="write the table, with the rows' columns, to this CSV file (spreadsheet-safe; - = standard output)")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("restore", help="take rows off quarantine and keep them in later runs")
