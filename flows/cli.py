@@ -43,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_summary(project, summary: dict) -> None:
     from tasks.retrain import HEADLINE
-    from tasks.tracking import tracking_uri
+    from tasks.tracking import redact, tracking_uri
 
     metric = HEADLINE[project.params.base.task]
     print(f"\nrows in: {summary['rows_in']}  quarantined by schema: {summary['rows_quarantined_schema']}  "
@@ -51,7 +51,7 @@ def _print_summary(project, summary: dict) -> None:
     print(f"downstream test {metric}: {summary[f'test_{metric}_all']:.4f} on all rows -> {summary[f'test_{metric}_clean']:.4f} on cleaned rows")
     print(f"snapshot {summary['snapshot']}  (lossval-clean snapshot checkout {summary['run_id']})")
     print(f"report: {project.reports_dir / 'report.html'}")
-    print(f"MLflow run {summary['run_id']} in {tracking_uri(project)}; compare runs in the UI: lossval-clean ui")
+    print(f"MLflow run {summary['run_id']} in {redact(tracking_uri(project))}; compare runs in the UI: lossval-clean ui")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -147,11 +147,11 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from tasks.lock import run_lock
+    from tasks.lock import project_lock
     from tasks.quarantine import restore_rows
 
     project = _project(args)
-    with run_lock(project.lock_path, wait_seconds=args.wait):
+    with project_lock(project.lock_path, wait_seconds=args.wait):
         restored = restore_rows(project, args.row_ids, note=args.note)
     print(f"restored {len(restored)} row(s): {', '.join(restored)}; they are kept in every later run")
     return 0
@@ -160,9 +160,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from tasks.snapshot import checkout_run
 
+    from tasks.lock import project_lock
+
     project = _project(args)
     destination = Path(args.output) if args.output else project.data_dir / "restored" / args.run_id
-    md5, path = checkout_run(project, args.run_id, destination)
+    with project_lock(project.lock_path, wait_seconds=args.wait):
+        md5, path = checkout_run(project, args.run_id, destination)
     print(f"snapshot {md5} of run {args.run_id} restored to {path} and verified against its hash")
     return 0
 
@@ -170,15 +173,23 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_stage(args: argparse.Namespace) -> int:
     from flows.stages import run_stage
 
+    from tasks.lock import project_lock
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run_stage(args.name, _project(args))
+    project = _project(args)
+    with project_lock(project.lock_path, wait_seconds=args.wait):  # the flow's lock; already held under `repro`
+        run_stage(args.name, project)
     return 0
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
+    from tasks.lock import HOLDER_ENV, run_lock
+
     project = _project(args)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([sys.executable, "-m", "dvc", "repro", *args.dvc_args], cwd=project.root, env=env).returncode
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1",
+           HOLDER_ENV: str(os.getpid())}  # the stages see that this process holds the project's lock
+    with run_lock(project.lock_path, wait_seconds=args.wait):
+        return subprocess.run([sys.executable, "-m", "dvc", "repro", *args.dvc_args], cwd=project.root, env=env).returncode
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -235,13 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     c = snap.add_parser("checkout", help="bring back the cleaned data of a past run, verified by hash")
     c.add_argument("run_id", help="an MLflow run id of the lossval-clean experiment")
     c.add_argument("--output", help="folder to restore into (default data_dir/restored/RUN_ID)")
+    c.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running pipeline to finish")
     c.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("stage", help="run one DVC stage (used by dvc.yaml)")
     p.add_argument("name", choices=["ingest", "validate", "reference", "value", "quarantine", "retrain", "record"])
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running pipeline to finish")
     p.set_defaults(func=cmd_stage)
 
     p = sub.add_parser("repro", help="dvc repro, with this environment's executables on PATH")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running pipeline to finish")
     p.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed on to dvc repro")
     p.set_defaults(func=cmd_repro)
 

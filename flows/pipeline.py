@@ -18,6 +18,7 @@ from tasks.publish import publish, recover
 from tasks.quarantine import quarantine
 from tasks.reference import reference, save_split
 from tasks.retrain import HEADLINE, retrain, save_retrained
+from tasks.secrets import install_log_redaction
 from tasks.snapshot import push_snapshot, restore_params_backup, snapshot
 from tasks.tracking import build_report, close_abandoned_runs, connect, end_run, preflight, record, run_record, start_run
 
@@ -44,6 +45,7 @@ def lossval_clean(
     at a time per project; snapshot, ledger, dvc.lock and the MLflow record are published
     all-or-nothing in one Prefect transaction; a killed run is repaired by the next one.
     """
+    install_log_redaction()  # no credential from a URL reaches a log, Prefect's included
     logger = get_run_logger()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
     with run_lock(project.lock_path, wait_seconds=wait_for_lock) as lock:

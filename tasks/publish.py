@@ -69,13 +69,36 @@ def discard_previous(project: Project) -> None:
 
 
 def recover(project: Project) -> str | None:
-    """Undo what a killed run left half done; returns what was repaired, if anything."""
+    """Undo what a killed run left half done; returns what was repaired, if anything.
+
+    A leftover ``snapshot.previous`` is trusted only after verification against
+    the snapshot hash in dvc.lock (file by file, :func:`tasks.snapshot.verify`):
+    killed before ``dvc commit``, the previous folder is what dvc.lock records
+    and it is put back; killed after (e.g. while deleting it), the live snapshot
+    is the recorded one and the leftover is removed. When neither checks out,
+    nothing is moved and the run stops with a message.
+
+    Raises:
+        SnapshotError: neither folder matches dvc.lock.
+    """
+    from tasks.snapshot import SnapshotError, matches_lock
+
     snapshot, staging, previous = _paths(project)
     repaired = None
-    if previous.exists():  # killed between swapping in and committing: put the old snapshot back
-        shutil.rmtree(snapshot, ignore_errors=True)
-        os.replace(previous, snapshot)
-        repaired = "restored the previous snapshot left by an interrupted run"
+    if previous.exists():
+        if snapshot.exists() and matches_lock(project, snapshot):  # killed after the commit: the swap stands
+            shutil.rmtree(previous)
+            repaired = "removed the previous snapshot left by an interrupted run (the published one matches dvc.lock)"
+        elif matches_lock(project, previous):  # killed between swapping in and committing: put the old one back
+            shutil.rmtree(snapshot, ignore_errors=True)
+            os.replace(previous, snapshot)
+            repaired = "restored the previous snapshot left by an interrupted run (verified against dvc.lock)"
+        else:
+            raise SnapshotError(
+                f"an interrupted run left {previous.name} and {snapshot.name}, and neither matches the snapshot in dvc.lock: "
+                "nothing was moved. Bring the recorded one back with `dvc checkout`, then delete "
+                f"{previous.relative_to(project.root)}"
+            )
     if staging.exists():
         shutil.rmtree(staging)
         repaired = repaired or "removed a half-written snapshot left by an interrupted run"

@@ -98,6 +98,25 @@ def push(project: Project) -> None:
     dvc(project, "push")
 
 
+CHECKOUT_MARKER = ".lossval-checkout"
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse to replace anything but an empty folder or a previous checkout (which holds :data:`CHECKOUT_MARKER`).
+
+    Raises:
+        SnapshotError: ``destination`` is a file, or a folder with other content (``--output .`` would be the project).
+    """
+    destination = Path(destination)
+    if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
+        raise SnapshotError(f"--output {destination} exists and is not a folder: nothing was changed; pick an empty or new folder")
+    if destination.is_dir() and any(destination.iterdir()) and not (destination / CHECKOUT_MARKER).is_file():
+        raise SnapshotError(
+            f"--output {destination} is a folder with other content, not a previous snapshot checkout: nothing was changed; "
+            "pick an empty or new folder"
+        )
+
+
 def checkout(project: Project, md5: str, destination: Path) -> Path:
     """Bring snapshot ``md5`` back into ``destination`` (from the cache, else the remote) and verify it."""
     if not md5.endswith(".dir") or not all(c in "0123456789abcdef" for c in md5[:-4]) or len(md5) != 36:
@@ -113,10 +132,12 @@ def checkout(project: Project, md5: str, destination: Path) -> Path:
         dvc(project, "pull", pointer.name)
         verify(project, md5, restored)
         destination = Path(destination)
+        check_destination(destination)
         if destination.exists():
             shutil.rmtree(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(restored, destination)
+        write_text(md5 + "\n", destination / CHECKOUT_MARKER)
         return destination
     finally:
         pointer.unlink(missing_ok=True)
@@ -132,6 +153,16 @@ def verify(project: Project, md5: str, folder: Path) -> None:
     if found != expected:
         bad = sorted(set(expected.items()) ^ set(found.items()))
         raise SnapshotError(f"snapshot {md5} failed verification: {bad[:3]}")
+
+
+def matches_lock(project: Project, folder: Path) -> bool:
+    """Whether ``folder`` holds exactly the snapshot dvc.lock records (every file's MD5, from the DVC cache manifest).
+    False when dvc.lock, its entry or the manifest is missing: nothing to verify against."""
+    try:
+        verify(project, locked_hash(project), folder)
+    except (SnapshotError, OSError, KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 @task(name="snapshot")
@@ -168,6 +199,7 @@ def checkout_run(project: Project, run_id: str, destination: Path) -> tuple[str,
 
     from tasks.tracking import connect
 
+    check_destination(destination)  # before anything is fetched
     client, _ = connect(project)
     try:
         run = client.get_run(run_id)
