@@ -92,9 +92,11 @@ def _read_csv(data: bytes, name: str, *, compression: str | None) -> pd.DataFram
     except pd.errors.EmptyDataError as e:
         raise TableError(f"{name} is empty (no header row)") from e
     names = [str(c) for c in header.columns]
-    mangled = [c for c in names if "." in c and c.rsplit(".", 1)[0] in names and c.rsplit(".", 1)[1].isdigit()]
-    if mangled:
-        raise TableError(f"{name} has duplicated column names: {sorted({c.rsplit('.', 1)[0] for c in mangled})}")
+    # the header as written (pandas renames a repeated `price` to `price.1`, which a real column may also be called)
+    written = pd.read_csv(io.BytesIO(data), header=None, nrows=1, keep_default_na=False, **options).iloc[0].astype(str).tolist()
+    repeated = sorted({c for c in written if written.count(c) > 1})
+    if repeated:
+        raise TableError(f"{name} has duplicated column names: {repeated}")
     frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""], on_bad_lines="error", **options)
     if len(frame.columns) == 1 and len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
         raise TableError(f"{name} has a single column {names[0]!r}: wrong delimiter? (expected commas)")

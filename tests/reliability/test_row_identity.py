@@ -161,3 +161,37 @@ def test_a_file_with_far_fewer_rows_than_the_previous_run_is_refused(tmp_path):
         read_input(project)
     assert read_input(Project.load(tmp_path, overrides={"ingest.max_row_drop": 1.0})).rows_in == 40  # the operator's choice
     assert read_input(Project.load(tmp_path, overrides={"ingest.max_row_drop": 0.6})).rows_in == 40  # within the share
+
+
+# ---- 12. real columns named like pandas' renames; a reference missing a feature ----------------------
+def test_columns_named_price_and_price_1_are_two_real_columns(tmp_path):
+    frame = _electricity(5).assign(**{"price": "1", "price.1": "2"})
+    ingested = read_input(_workspace(tmp_path, frame))
+    assert {"price", "price.1"} <= set(ingested.frame.columns) and ingested.frame["price.1"].tolist() == ["2"] * 5
+
+
+def test_a_repeated_column_name_is_still_refused(tmp_path):
+    frame = _electricity(5)
+    path = tmp_path / "raw.csv"
+    project = _workspace(tmp_path, frame)
+    text = project.input_path(project.params.ingest.path).read_text().replace("nswdemand", "nswprice", 1)
+    project.input_path(project.params.ingest.path).write_text(text)
+    del path
+    with pytest.raises(TableError, match=r"duplicated column names: \['nswprice'\]"):
+        read_input(project)
+
+
+def test_a_reference_file_missing_a_feature_fails_clearly(tmp_path):
+    import logging
+
+    from schemas.dataset import DatasetError
+    from tasks.ingest import feature_names
+    from tasks.reference import split_reference
+
+    data = _electricity(200)
+    project = _workspace(tmp_path, data, validate__schema_name="params", reference__path="data/reference.csv")
+    data.drop(columns="vicdemand").head(100).to_csv(tmp_path / "data" / "reference.csv", index=False)
+    ingested = read_input(project)
+    valid = check_rows(project, ingested).valid
+    with pytest.raises(DatasetError, match=r"the reference set data/reference.csv lacks column\(s\) \['vicdemand'\]"):
+        split_reference(project, valid, feature_names(project, list(valid.columns)), logging.getLogger("test"))
