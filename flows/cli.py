@@ -10,6 +10,9 @@
     lossval-clean deploy [--gpu-worker]        # Prefect server, work pools, deployments, workers (nightly runs)
     lossval-clean ui [--port N] [--detach]     # the MLflow UI on 127.0.0.1, to compare runs
     lossval-clean stop                         # stop what deploy and ui started
+
+Exit codes: 0 success, 1 a bug (with its traceback), 2 usage (command line, parameters), 3 bad data,
+4 the project is locked by another run, 5 a service (MLflow, DVC remote) fails, 6 disk full or permission denied.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from schemas.params import ParamsError
 
 
 def _project(args: argparse.Namespace):
@@ -148,7 +150,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from tasks.lock import project_lock
-    from tasks.quarantine import restore_rows
+    from tasks.restore import restore_rows
 
     project = _project(args)
     with project_lock(project.lock_path, wait_seconds=args.wait):
@@ -289,11 +291,19 @@ def configure_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_environment()
     args = build_parser().parse_args(argv)
+    from tasks.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_log_filter, message
+
+    install_log_filter()
     try:
         return args.func(args)
-    except (ParamsError, ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"lossval-clean {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # expected failures: one line and their exit code (tasks/failures.py); bugs: the traceback
+        code = exit_code(e)
+        if code == EXIT_BUG:
+            if not isinstance(e, (ValueError, RuntimeError, FileNotFoundError)):
+                raise
+            code = EXIT_USAGE  # a command's own refusal (an unknown row id, a port in use...)
+        print(f"lossval-clean {args.command}: error: {message(e)}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

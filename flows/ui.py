@@ -25,6 +25,7 @@ def server_command(project: Project, port: int) -> list[str]:
         sys.executable, "-m", "mlflow", "server", "--host", LOOPBACK, "--port", str(port),
         "--backend-store-uri", tracking_uri(project), "--default-artifact-root", (project.root / "mlruns").as_uri(),
         "--workers", "1",
+        "--cors-allowed-origins", f"http://{LOOPBACK}:{port},http://localhost:{port}",  # its own UI only
     ]
 
 

@@ -18,10 +18,12 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 from prefect import get_run_logger, task
 from prefect.transactions import get_transaction
 
 from lossval.io import write_bytes, write_json, write_parquet
+from lossval.ledger import Ledger
 from tasks.project import Project
 from tasks.quarantine import Cleaned
 
@@ -34,12 +36,17 @@ def _paths(project: Project) -> tuple[Path, Path, Path]:
 
 def stage_snapshot(project: Project, cleaned: Cleaned) -> Path:
     """Write the new snapshot (clean data, quarantine, ledger) into a staging folder."""
+    return stage_files(project, clean=cleaned.clean, quarantine=cleaned.quarantine, ledger=cleaned.ledger)
+
+
+def stage_files(project: Project, *, clean: pd.DataFrame, quarantine: pd.DataFrame, ledger: Ledger) -> Path:
+    """Write a snapshot's three files into the staging folder (removed again if a write fails)."""
     _, staging, _ = _paths(project)
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        write_parquet(cleaned.clean, staging / "clean.parquet")
-        write_parquet(cleaned.quarantine, staging / "quarantine.parquet")
-        cleaned.ledger.save(staging / "ledger.parquet")
+        write_parquet(clean, staging / "clean.parquet")
+        write_parquet(quarantine, staging / "quarantine.parquet")
+        ledger.save(staging / "ledger.parquet")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -141,12 +148,17 @@ def publish(project: Project, cleaned: Cleaned, run_record: dict, scores: dict[s
     backup = FileBackup(project.metrics_dir / "counts.json", scores_path, project.work_file("run.json"))
     stage_snapshot(project, cleaned)
     had_previous = swap_in(project)
-    if txn is not None:  # before any write, so a failed write below is rolled back too
+    if txn is not None:  # for a rollback after this task succeeded
         txn.set("had_previous", had_previous)
         txn.set("file_backup", backup)
-    write_counts(project, cleaned)
-    write_json(scores, scores_path)
-    write_json(run_record, project.work_file("run.json"))
+    try:
+        write_counts(project, cleaned)
+        write_json(scores, scores_path)
+        write_json(run_record, project.work_file("run.json"))
+    except BaseException:  # Prefect runs a task's on_rollback only if the task itself succeeded: undo here
+        swap_back(project, had_previous)
+        backup.restore()
+        raise
     get_run_logger().info("snapshot and ledger swapped in (%d clean rows)", len(cleaned.clean))
 
 

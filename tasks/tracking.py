@@ -313,8 +313,13 @@ def record(project: Project, run_id: str, **inputs) -> str:
     model version and the snapshot tag are removed, so nothing points at an unpublished snapshot."""
     try:
         uri, version = log_run(project, run_id, **inputs)
-    except Exception as e:
-        if "://" not in str(e):
+    except BaseException as e:
+        # Prefect runs on_rollback only for tasks that succeeded: this attempt's registration is undone here
+        try:
+            unregister_run(project, run_id)
+        except Exception as cleanup:  # MLflow down: the flow's rollback and the next run's check see the rest
+            _warn(f"could not remove this attempt's model versions: {redact(str(cleanup))[:300]}")
+        if not isinstance(e, Exception) or "://" not in str(e):
             raise
         # MLflow's errors repeat the tracking URL, credentials included: re-raised redacted and unchained
         raise TrackingError(f"recording the run in MLflow failed: {redact(f'{type(e).__name__}: {e}')}") from None
@@ -325,7 +330,11 @@ def record(project: Project, run_id: str, **inputs) -> str:
 @record.on_rollback
 def _unregister(txn) -> None:
     """Remove every model version this run registered (a retried record may have registered one before failing)."""
-    project, run_id = txn.get("project"), txn.get("run_id")
+    unregister_run(txn.get("project"), txn.get("run_id"))
+
+
+def unregister_run(project: Project, run_id: str) -> None:
+    """Delete the model versions ``run_id`` registered and its ``dvc_snapshot`` tag."""
     client, _ = connect(project)
     for version in client.search_model_versions(f"name='{project.params.tracking.registered_model}'"):
         if version.run_id == run_id:

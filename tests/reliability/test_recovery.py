@@ -87,7 +87,7 @@ def test_stages_repro_checkout_and_restore_wait_for_a_running_flow(tmp_path, com
     project = Project.load(tmp_path)
     with run_lock(project.lock_path):  # a flow run is working on the project
         code = main(["--project", str(tmp_path), *command])
-    assert code != 0
+    assert code == 4  # tasks.failures.EXIT_LOCKED
     assert "another lossval-clean run is working on this project" in capsys.readouterr().err
     assert not project.work_file("ingested.parquet").exists()
 
@@ -107,3 +107,134 @@ def test_a_stage_under_repro_uses_the_lock_repro_holds(tmp_path, monkeypatch):
         monkeypatch.setenv(HOLDER_ENV, str(os.getpid()))
         assert main(["--project", str(tmp_path), "stage", "ingest"]) == 0
     assert project.work_file("ingested.parquet").exists()
+
+
+# ---- 7. params.yaml is never edited, so a crash during `dvc commit` cannot leave a run's overrides in it ----
+def test_params_yaml_is_never_rewritten_and_dvc_lock_records_the_overrides(project, monkeypatch):
+    import yaml
+
+    import tasks.snapshot
+    from flows.pipeline import lossval_clean
+
+    params = project / "params.yaml"
+    original = params.read_bytes()
+    seen_during_commit: list[bytes] = []
+    real_dvc = tasks.snapshot.dvc
+
+    def watching(p, *args, **kwargs):
+        if args[:1] == ("commit",):  # a crash here would leave params.yaml as it is now
+            seen_during_commit.append(params.read_bytes())
+        return real_dvc(p, *args, **kwargs)
+
+    monkeypatch.setattr(tasks.snapshot, "dvc", watching)
+    lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
+    assert seen_during_commit == [original]
+    assert params.read_bytes() == original and not list(project.glob("params.yaml.*"))
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert lock["stages"]["quarantine"]["params"]["params.yaml"]["quarantine.max_fraction"] == 0.2
+    assert Project.load(project).params.quarantine.max_fraction != 0.2  # the next run reads the user's value
+
+
+# ---- 4. restore puts rows back even when their source is gone, all or nothing ------------------------
+def _value_quarantined(p: Project, n: int = 2) -> list[str]:
+    import pandas as pd
+
+    q = pd.read_parquet(p.snapshot_dir / "quarantine.parquet")
+    return q.loc[q["stage"] == "value", "row_id"].head(n).tolist()
+
+
+def test_restore_puts_back_a_row_whose_source_is_gone(project):
+    import json
+
+    import pandas as pd
+
+    from flows.cli import main
+
+    p = Project.load(project)
+    chosen = _value_quarantined(p)
+    quarantined = pd.read_parquet(p.snapshot_dir / "quarantine.parquet").set_index("row_id").loc[chosen]
+    valid = pd.read_parquet(p.work_file("valid.parquet"))
+    valid[~valid["row_id"].isin(chosen)].to_parquet(p.work_file("valid.parquet"), index=False)  # a later failed run rewrote work/
+    assert main(["--project", str(project), "restore", *chosen]) == 0
+    clean = pd.read_parquet(p.snapshot_dir / "clean.parquet").set_index("row_id")
+    assert set(chosen) <= set(clean.index)
+    assert (clean.loc[chosen, "nswprice"].to_numpy() == quarantined["nswprice"].astype(float).to_numpy()).all()
+    counts = json.loads((p.metrics_dir / "counts.json").read_text())
+    assert counts["rows_in"] == len(clean) + counts["rows_quarantined_schema"] + counts["rows_quarantined_value"]
+    assert counts["rows_in"] == len(clean) + len(pd.read_parquet(p.snapshot_dir / "quarantine.parquet"))
+
+
+@pytest.mark.parametrize("where", ["ledger write", "dvc commit"])
+def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
+    import errno
+
+    import tasks.snapshot
+    from lossval.ledger import Ledger
+
+    p = Project.load(project)
+    before = _digest(project)
+    if where == "ledger write":
+        def disk_full(self, path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(Ledger, "save", disk_full)
+    else:
+        real_dvc = tasks.snapshot.dvc
+
+        def dvc_fails(project_, *args, **kwargs):
+            if args[:1] == ("commit",):
+                raise tasks.snapshot.SnapshotError("`dvc commit` failed: injected")
+            return real_dvc(project_, *args, **kwargs)
+
+        monkeypatch.setattr(tasks.snapshot, "dvc", dvc_fails)
+    from tasks.restore import restore_rows
+
+    with pytest.raises((OSError, tasks.snapshot.SnapshotError)):
+        restore_rows(p, _value_quarantined(p))
+    assert _digest(project) == before
+    assert not (p.data_dir / "snapshot.previous").exists() and not (p.data_dir / "snapshot.staging").exists()
+
+
+# ---- 6. a task's own failure undoes what the task did (Prefect runs on_rollback only for tasks that succeeded) ----
+def test_a_record_failing_after_registering_the_model_leaves_no_version(project, monkeypatch):
+    from flows.pipeline import lossval_clean
+    from tests.reliability.conftest import assert_unchanged, capture
+    import tasks.tracking
+
+    experiment = Project.load(project).params.tracking.experiment
+    before = capture(project, experiment)
+    real_log_run = tasks.tracking.log_run
+    attempts: list[str] = []
+
+    def registered_then_lost(*args, **kwargs):
+        attempts.append(real_log_run(*args, **kwargs)[1])  # the model version is registered...
+        raise ConnectionError("tracking server went away after registering")  # ...then the server goes
+
+    monkeypatch.setattr(tasks.tracking, "log_run", registered_then_lost)
+    with pytest.raises(ConnectionError, match="went away after registering"):
+        lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
+    assert len(attempts) == 3  # the first try and two retries, each registered a version
+    assert_unchanged(project, experiment, before)  # no version left, snapshot/ledger/dvc.lock as before
+
+
+def test_a_publish_failing_after_the_swap_leaves_the_previous_snapshot_live(project, monkeypatch):
+    import errno
+
+    from flows.pipeline import lossval_clean
+    from tests.reliability.conftest import assert_unchanged, capture
+    import tasks.publish
+
+    experiment = Project.load(project).params.tracking.experiment
+    before = capture(project, experiment)
+    real_write_json = tasks.publish.write_json
+
+    def disk_full_on_run_json(data, target):
+        if str(target).endswith("run.json"):  # the last write of publish, after the swap
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_json(data, target)
+
+    monkeypatch.setattr(tasks.publish, "write_json", disk_full_on_run_json)
+    with pytest.raises(OSError, match="No space left on device"):
+        lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
+    assert_unchanged(project, experiment, before)
+    assert not (Project.load(project).data_dir / "snapshot.previous").exists()

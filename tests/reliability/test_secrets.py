@@ -12,6 +12,7 @@ from mlflow.exceptions import MlflowException
 
 from flows.cli import _print_summary, main
 from flows.pipeline import lossval_clean
+from tasks.failures import EXIT_SERVICE
 from tasks.project import Project
 from tasks.tracking import TrackingError, redact
 from tests.helpers import REPO
@@ -58,7 +59,7 @@ def test_an_unreachable_credentialed_server_leaks_nothing(project, monkeypatch, 
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://{userinfo}@127.0.0.1:{_free_port()}")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    assert main(["--project", str(project), "run"]) != 0
+    assert main(["--project", str(project), "run"]) == EXIT_SERVICE
     out = capfd.readouterr()
     text = out.out + out.err + caplog.text
     assert "is unreachable after 3 attempts" in text and "***@127.0.0.1" in text
