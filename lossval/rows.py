@@ -30,7 +30,7 @@ FORMATS = ("auto", "csv", "parquet")
 MISSING_ID = "<missing>"
 # Columns the pipeline adds to its tables (ids, the quarantine's head, ingestion's flag): an input
 # column with one of these names would be overwritten or break a merge, so such a file is refused.
-RESERVED = (ROW_ID, "reason", "value", "rule", "stage", "_duplicate")
+RESERVED = (ROW_ID, "reason", "value", "rule", "stage", "_duplicate", "_extra_fields")
 
 
 class TableError(ValueError):
@@ -52,15 +52,20 @@ def read_table(path: str | Path, *, fmt: str = "auto") -> pd.DataFrame:
         TableError: missing file, unreadable/truncated/corrupt file, no header,
             no data rows, duplicated column names.
     """
-    return read_table_hashed(path, fmt=fmt)[0]
+    frame, _, extra_fields = read_table_hashed(path, fmt=fmt)
+    if extra_fields.any():
+        raise TableError(f"{Path(path).name}: {int(extra_fields.sum())} row(s) have more fields than the header (e.g. data row {int(extra_fields.argmax()) + 1})")
+    return frame
 
 
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip", ".zst": "zstd"}
 
 
-def read_table_hashed(path: str | Path, *, fmt: str = "auto") -> tuple[pd.DataFrame, str]:
-    """:func:`read_table`, plus the SHA-256 of exactly the bytes parsed (read once, into memory),
-    so a file still being written cannot give a hash of other bytes than the rows."""
+def read_table_hashed(path: str | Path, *, fmt: str = "auto") -> tuple[pd.DataFrame, str, np.ndarray]:
+    """:func:`read_table`, plus the SHA-256 of exactly the bytes parsed (read once, into memory, so a
+    file still being written cannot give a hash of other bytes than the rows), and a mask of the CSV
+    rows that had more fields than the header: they are kept with their first fields (the caller
+    quarantines them) instead of failing the whole file."""
     path = Path(path)
     if fmt not in FORMATS:
         raise TableError(f"format must be one of {list(FORMATS)}, got {fmt!r}")
@@ -69,11 +74,12 @@ def read_table_hashed(path: str | Path, *, fmt: str = "auto") -> tuple[pd.DataFr
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
     data = path.read_bytes()
+    extra_fields = None
     try:
         if fmt == "parquet":  # integer columns with nulls stay exact Python ints, not floats
             frame = pq.read_table(io.BytesIO(data)).to_pandas(integer_object_nulls=True)
         else:
-            frame = _read_csv(data, path.name, compression=_COMPRESSION.get(path.suffix.lower()))
+            frame, extra_fields = _read_csv(data, path.name, compression=_COMPRESSION.get(path.suffix.lower()))
     except TableError:
         raise
     except UnicodeDecodeError as e:
@@ -82,10 +88,10 @@ def read_table_hashed(path: str | Path, *, fmt: str = "auto") -> tuple[pd.DataFr
         raise TableError(f"cannot read {path.name} as {fmt}: {type(e).__name__}: {e}") from e
     if frame.empty:
         raise TableError(f"{path.name} has a header but no data rows" if len(frame.columns) else f"{path.name} is empty")
-    return frame, hashlib.sha256(data).hexdigest()
+    return frame, hashlib.sha256(data).hexdigest(), np.zeros(len(frame), dtype=bool) if extra_fields is None else extra_fields
 
 
-def _read_csv(data: bytes, name: str, *, compression: str | None) -> pd.DataFrame:
+def _read_csv(data: bytes, name: str, *, compression: str | None) -> tuple[pd.DataFrame, np.ndarray]:
     options = {"dtype": str, "encoding": "utf-8", "compression": compression}
     try:
         header = pd.read_csv(io.BytesIO(data), nrows=0, **options)
@@ -97,10 +103,32 @@ def _read_csv(data: bytes, name: str, *, compression: str | None) -> pd.DataFram
     repeated = sorted({c for c in written if written.count(c) > 1})
     if repeated:
         raise TableError(f"{name} has duplicated column names: {repeated}")
-    frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""], on_bad_lines="error", **options)
+    options.update(keep_default_na=False, na_values=[""])
+    extra = np.zeros(0, dtype=bool)
+    try:
+        frame = pd.read_csv(io.BytesIO(data), on_bad_lines="error", **options)
+    except pd.errors.ParserError as e:
+        if "fields in line" not in str(e):
+            raise
+        frame, extra = _read_csv_keeping_long_rows(data, len(names), options)
     if len(frame.columns) == 1 and len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
         raise TableError(f"{name} has a single column {names[0]!r}: wrong delimiter? (expected commas)")
-    return frame
+    return frame, extra if len(extra) else np.zeros(len(frame), dtype=bool)
+
+
+def _read_csv_keeping_long_rows(data: bytes, width: int, options: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """The slower Python parser, keeping a row with too many fields as its first ``width`` fields,
+    marked in the returned mask (pandas would otherwise fail the file or drop the row)."""
+    marker = "\x00lossval-extra-fields\x00"
+
+    def keep(fields: list[str]) -> list[str]:
+        return [*fields[: width - 1], marker + fields[width - 1]]
+
+    frame = pd.read_csv(io.BytesIO(data), engine="python", on_bad_lines=keep, **options)
+    last = frame.columns[-1]
+    extra = frame[last].astype("string").str.startswith(marker, na=False).to_numpy(dtype=bool)
+    frame.loc[extra, last] = frame.loc[extra, last].str.removeprefix(marker).replace("", None)
+    return frame, extra
 
 
 def content_ids(frame: pd.DataFrame) -> pd.Series:

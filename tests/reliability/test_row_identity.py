@@ -195,3 +195,22 @@ def test_a_reference_file_missing_a_feature_fails_clearly(tmp_path):
     valid = check_rows(project, ingested).valid
     with pytest.raises(DatasetError, match=r"the reference set data/reference.csv lacks column\(s\) \['vicdemand'\]"):
         split_reference(project, valid, feature_names(project, list(valid.columns)), logging.getLogger("test"))
+
+
+@pytest.mark.parametrize("extra", [",surplus", ",,"])
+def test_a_row_with_an_extra_field_is_that_rows_quarantine_not_the_files(tmp_path, extra):
+    project = _workspace(tmp_path, _electricity(6))
+    path = project.input_path(project.params.ingest.path)
+    lines = path.read_text().splitlines()
+    lines[3] += extra  # data row 3 has one or two fields more than the header
+    path.write_text("\n".join(lines) + "\n")
+    ingested = read_input(project)
+    assert ingested.rows_in == 6
+    result = check_rows(project, ingested)
+    failures = failed_rows(ingested, result)
+    assert failures["reason"].tolist() == ["schema:extra_fields"] and len(result.valid) == 5
+    assert failures["target"].tolist() == [_electricity(6)["target"].iloc[2]]  # the row's own fields are kept
+    from lossval.rows import read_table
+
+    with pytest.raises(TableError, match="more fields than the header"):  # a reference file must be clean
+        read_table(path)
