@@ -7,10 +7,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import deployment
 from prefect.transactions import transaction
 
 from flows.trigger import Trigger, detect_trigger
 from flows.value_flow import value_step
+from tasks.failures import install_log_filter
 from tasks.ingest import failed_rows, ingest, save_ingested, save_validated, validate
 from tasks.lock import run_lock
 from tasks.project import Project, check_flow_parameters
@@ -18,7 +20,6 @@ from tasks.publish import publish, recover
 from tasks.quarantine import quarantine
 from tasks.reference import reference, save_split
 from tasks.retrain import HEADLINE, retrain, save_retrained
-from tasks.failures import install_log_filter
 from tasks.snapshot import push_snapshot, snapshot
 from tasks.tracking import build_report, close_abandoned_runs, connect, end_run, preflight, record, run_record, start_run
 
@@ -48,8 +49,6 @@ def lossval_clean(
     install_log_filter()  # no credential in any log (Prefect's included), no traceback for an expected failure
     logger = get_run_logger()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
-    from prefect.runtime import deployment
-
     check_flow_parameters(project, params_file=params_file, project_dir=project_dir, deployment_run=bool(deployment.id))
     with run_lock(project.lock_path, wait_seconds=wait_for_lock) as lock:
         if repaired := recover(project):
