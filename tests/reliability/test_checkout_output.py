@@ -14,10 +14,14 @@ def _baseline_run_id(root) -> str:
 
     from tasks.project import Project
 
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name(Project.load(root).params.tracking.experiment)
-    (run,) = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'FINISHED'")
-    return run.info.run_id
+    from tasks.snapshot import locked_hash
+
+    project = Project.load(root)
+    client = MlflowClient()  # the session's store: other clones of the baseline log to the same experiment
+    experiment = client.get_experiment_by_name(project.params.tracking.experiment)
+    md5 = locked_hash(project)
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.dvc_snapshot = '{md5}'")
+    return runs[0].info.run_id  # a run whose snapshot this clone has
 
 
 @pytest.mark.parametrize("output", [".", "keep.txt", "data-of-mine"])
