@@ -10,6 +10,9 @@
     lossval-clean deploy [--gpu-worker]        # Prefect server, work pools, deployments, workers (nightly runs)
     lossval-clean ui [--port N] [--detach]     # the MLflow UI on 127.0.0.1, to compare runs
     lossval-clean stop                         # stop what deploy and ui started
+
+Exit codes: 0 success, 1 a bug (with its traceback), 2 usage (command line, parameters), 3 bad data,
+4 the project is locked by another run, 5 a service (MLflow, DVC remote) fails, 6 disk full or permission denied.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from schemas.params import ParamsError
 
 
 def _project(args: argparse.Namespace):
@@ -43,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_summary(project, summary: dict) -> None:
     from tasks.retrain import HEADLINE
-    from tasks.tracking import tracking_uri
+    from tasks.tracking import redact, tracking_uri
 
     metric = HEADLINE[project.params.base.task]
     print(f"\nrows in: {summary['rows_in']}  quarantined by schema: {summary['rows_quarantined_schema']}  "
@@ -51,7 +53,7 @@ def _print_summary(project, summary: dict) -> None:
     print(f"downstream test {metric}: {summary[f'test_{metric}_all']:.4f} on all rows -> {summary[f'test_{metric}_clean']:.4f} on cleaned rows")
     print(f"snapshot {summary['snapshot']}  (lossval-clean snapshot checkout {summary['run_id']})")
     print(f"report: {project.reports_dir / 'report.html'}")
-    print(f"MLflow run {summary['run_id']} in {tracking_uri(project)}; compare runs in the UI: lossval-clean ui")
+    print(f"MLflow run {summary['run_id']} in {redact(tracking_uri(project))}; compare runs in the UI: lossval-clean ui")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -131,7 +133,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         from lossval.io import write_text
         from tasks.quarantine import csv_safe
 
-        write_text(csv_safe(table).to_csv(index=False), args.csv)
+        text = csv_safe(table).to_csv(index=False)
+        if args.csv == "-":  # standard output; the count goes to stderr so the CSV stays clean
+            sys.stdout.write(text)
+            print(f"wrote {len(table)} rows to standard output", file=sys.stderr)
+            return 0
+        write_text(text, args.csv)
         print(f"wrote {len(table)} rows to {args.csv}")
     else:
         with pd.option_context("display.width", 200, "display.max_rows", args.limit):
@@ -142,11 +149,11 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from tasks.lock import run_lock
-    from tasks.quarantine import restore_rows
+    from tasks.lock import project_lock
+    from tasks.restore import restore_rows
 
     project = _project(args)
-    with run_lock(project.lock_path, wait_seconds=args.wait):
+    with project_lock(project.lock_path, wait_seconds=args.wait):
         restored = restore_rows(project, args.row_ids, note=args.note)
     print(f"restored {len(restored)} row(s): {', '.join(restored)}; they are kept in every later run")
     return 0
@@ -155,9 +162,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from tasks.snapshot import checkout_run
 
+    from tasks.lock import project_lock
+
     project = _project(args)
     destination = Path(args.output) if args.output else project.data_dir / "restored" / args.run_id
-    md5, path = checkout_run(project, args.run_id, destination)
+    with project_lock(project.lock_path, wait_seconds=args.wait):
+        md5, path = checkout_run(project, args.run_id, destination)
     print(f"snapshot {md5} of run {args.run_id} restored to {path} and verified against its hash")
     return 0
 
@@ -165,15 +175,23 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_stage(args: argparse.Namespace) -> int:
     from flows.stages import run_stage
 
+    from tasks.lock import project_lock
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run_stage(args.name, _project(args))
+    project = _project(args)
+    with project_lock(project.lock_path, wait_seconds=args.wait):  # the flow's lock; already held under `repro`
+        run_stage(args.name, project)
     return 0
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
+    from tasks.lock import HOLDER_ENV, run_lock
+
     project = _project(args)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([sys.executable, "-m", "dvc", "repro", *args.dvc_args], cwd=project.root, env=env).returncode
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1",
+           HOLDER_ENV: str(os.getpid())}  # the stages see that this process holds the project's lock
+    with run_lock(project.lock_path, wait_seconds=args.wait):
+        return subprocess.run([sys.executable, "-m", "dvc", "repro", *args.dvc_args], cwd=project.root, env=env).returncode
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -216,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quarantine", help="list quarantined rows")
     p.add_argument("--history", action="store_true", help="every row ever quarantined, with counts and dates, from the ledger")
     p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--csv", help="write the table, with the rows' columns, to this CSV file (spreadsheet-safe)")
+    p.add_argument("--csv", help="write the table, with the rows' columns, to this CSV file (spreadsheet-safe; - = standard output)")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("restore", help="take rows off quarantine and keep them in later runs")
@@ -230,13 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     c = snap.add_parser("checkout", help="bring back the cleaned data of a past run, verified by hash")
     c.add_argument("run_id", help="an MLflow run id of the lossval-clean experiment")
     c.add_argument("--output", help="folder to restore into (default data_dir/restored/RUN_ID)")
+    c.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running pipeline to finish")
     c.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("stage", help="run one DVC stage (used by dvc.yaml)")
     p.add_argument("name", choices=["ingest", "validate", "reference", "value", "quarantine", "retrain", "record"])
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running pipeline to finish")
     p.set_defaults(func=cmd_stage)
 
     p = sub.add_parser("repro", help="dvc repro, with this environment's executables on PATH")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running pipeline to finish")
     p.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed on to dvc repro")
     p.set_defaults(func=cmd_repro)
 
@@ -270,11 +291,19 @@ def configure_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_environment()
     args = build_parser().parse_args(argv)
+    from tasks.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_log_filter, message
+
+    install_log_filter()
     try:
         return args.func(args)
-    except (ParamsError, ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"lossval-clean {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # expected failures: one line and their exit code (tasks/failures.py); bugs: the traceback
+        code = exit_code(e)
+        if code == EXIT_BUG:
+            if not isinstance(e, (ValueError, RuntimeError, FileNotFoundError)):
+                raise
+            code = EXIT_USAGE  # a command's own refusal (an unknown row id, a port in use...)
+        print(f"lossval-clean {args.command}: error: {message(e)}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -88,6 +88,16 @@ def api_url_for(port: int) -> str:
     return f"http://{LOOPBACK}:{port}/api"
 
 
+def server_security(port: int) -> dict[str, str]:
+    """Settings for the server deploy starts: CSRF protection on (Prefect's clients and workers send the
+    token), and CORS limited to the server's own UI, so a web page open in the operator's browser cannot
+    create flow runs (Prefect's defaults are CSRF off and CORS ``*``)."""
+    return {
+        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": f"http://{LOOPBACK}:{port},http://localhost:{port}",
+    }
+
+
 def ensure_server(project: Project, state: State) -> tuple[str, bool]:
     """Reuse or start the Prefect server; return (API URL, whether this call started it)."""
     configured = configured_api_url()
@@ -100,7 +110,7 @@ def ensure_server(project: Project, state: State) -> tuple[str, bool]:
     if not port_free(port):
         raise RuntimeError(f"port {port} on {LOOPBACK} is taken by something that is not a Prefect server: set PREFECT_API_URL to another port")
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", LOOPBACK, "--port", str(port)]
-    started = spawn(state, SERVER, cmd, env=child_env(project, {"PREFECT_API_URL": url}), cwd=project.root)
+    started = spawn(state, SERVER, cmd, env=child_env(project, {"PREFECT_API_URL": url, **server_security(port)}), cwd=project.root)
     wait_until(lambda: answers(f"{url}/health"), started=started, timeout=180, what=f"the Prefect server on {url}")
     return url, True
 

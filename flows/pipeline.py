@@ -7,18 +7,20 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import deployment
 from prefect.transactions import transaction
 
 from flows.trigger import Trigger, detect_trigger
 from flows.value_flow import value_step
+from tasks.failures import install_log_filter
 from tasks.ingest import failed_rows, ingest, save_ingested, save_validated, validate
 from tasks.lock import run_lock
-from tasks.project import Project
+from tasks.project import Project, check_flow_parameters
 from tasks.publish import publish, recover
 from tasks.quarantine import quarantine
 from tasks.reference import reference, save_split
 from tasks.retrain import HEADLINE, retrain, save_retrained
-from tasks.snapshot import push_snapshot, restore_params_backup, snapshot
+from tasks.snapshot import push_snapshot, snapshot
 from tasks.tracking import build_report, close_abandoned_runs, connect, end_run, preflight, record, run_record, start_run
 
 
@@ -44,10 +46,12 @@ def lossval_clean(
     at a time per project; snapshot, ledger, dvc.lock and the MLflow record are published
     all-or-nothing in one Prefect transaction; a killed run is repaired by the next one.
     """
+    install_log_filter()  # no credential in any log (Prefect's included), no traceback for an expected failure
     logger = get_run_logger()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
+    check_flow_parameters(project, params_file=params_file, project_dir=project_dir, deployment_run=bool(deployment.id))
     with run_lock(project.lock_path, wait_seconds=wait_for_lock) as lock:
-        for repaired in filter(None, (restore_params_backup(project.root) and "restored params.yaml from its backup", recover(project))):
+        if repaired := recover(project):
             logger.warning("%s", repaired)
         # Whole-file checks first, in memory: a bad file fails here and writes nothing.
         preflight(project)

@@ -25,6 +25,7 @@ def server_command(project: Project, port: int) -> list[str]:
         sys.executable, "-m", "mlflow", "server", "--host", LOOPBACK, "--port", str(port),
         "--backend-store-uri", tracking_uri(project), "--default-artifact-root", (project.root / "mlruns").as_uri(),
         "--workers", "1",
+        "--cors-allowed-origins", f"http://{LOOPBACK}:{port},http://localhost:{port}",  # its own UI only
     ]
 
 
@@ -38,11 +39,11 @@ def runs_page(project: Project) -> str:
 
 def serve(project: Project, *, port: int | None = None, detach: bool = False, echo=print) -> int:
     """Start the MLflow server on the project's store; in the foreground until Ctrl-C, or in the background with ``detach``."""
-    from tasks.tracking import _is_local, tracking_uri
+    from tasks.tracking import _is_local, redact, tracking_uri
 
     uri = tracking_uri(project)
     if not _is_local(uri):
-        echo(f"runs are tracked on the MLflow server {uri}: open it in a browser")
+        echo(f"runs are tracked on the MLflow server {redact(uri)}: open it in a browser")
         return 0
     state = State(project)
     running = state.alive(UI)

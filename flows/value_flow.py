@@ -50,7 +50,14 @@ def lossval_value(
     Returns:
         ``{"rows": ..., "device": ..., "seconds": ...}``; the values themselves are in ``work/values.parquet``.
     """
+    from prefect.runtime import deployment
+
+    from tasks.failures import install_log_filter
+    from tasks.project import check_flow_parameters
+
+    install_log_filter()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
+    check_flow_parameters(project, params_file=params_file, project_dir=project_dir, deployment_run=bool(deployment.id))
     valued = value_and_save(project, load_split(project), run_id)
     return {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3)}
 

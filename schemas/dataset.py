@@ -13,7 +13,8 @@ message naming the problem. Otherwise it runs pandera with ``lazy=True`` so
 every row-level failure is collected, and returns the valid rows plus a
 failure table ``row_id, reason`` where a reason reads
 ``schema:<check>:<column>`` (``schema:not_nullable:nswprice``,
-``schema:not_numeric:day``, ``schema:isin:target``, ``schema:duplicate_id``...).
+``schema:not_numeric:day``, ``schema:isin:target``, ``schema:duplicate_id``,
+``schema:missing_id``, ``schema:extra_fields``...).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def validate_rows(
     task: str,
     duplicate: pd.Series,
     id_column: str | None = None,
+    extra_fields: pd.Series | None = None,
 ) -> ValidationResult:
     """Validate a raw frame (strings as read, plus ``row_id``) against ``schema``.
 
@@ -134,6 +136,12 @@ def validate_rows(
         coerced[name] = values.astype(float)
     for idx in frame.index[duplicate.to_numpy()]:
         reasons.setdefault(idx, []).append("schema:duplicate_id")
+    if extra_fields is not None:  # a CSV row with more fields than the header: kept, quarantined
+        for idx in frame.index[extra_fields.to_numpy(dtype=bool)]:
+            reasons.setdefault(idx, []).append("schema:extra_fields")
+    if id_column is not None and id_column in frame.columns:  # an empty id is not an id: its own reason
+        for idx in frame.index[frame[id_column].isna().to_numpy()]:
+            reasons.setdefault(idx, []).append("schema:missing_id")
     if task == "classification":  # labels compare as text: CSV and Parquet inputs agree
         coerced[target] = frame[target].astype(str).where(frame[target].notna(), None)
     failure_cases = pd.DataFrame(columns=["column", "check", "failure_case", "index"])

@@ -33,6 +33,8 @@ class Ingest(_Section):
     path: str = Field(min_length=1, description="the raw dataset, CSV or Parquet, relative to the project")
     format: Literal["auto", "csv", "parquet"]
     id_column: str | None = Field(description="column holding a stable row id; null = a content hash of the row")
+    max_row_drop: float = Field(ge=0, le=1, description="refuse a file with this share fewer rows than the previous run's; 1 = never")
+    allow_outside_overrides: bool = Field(description="let overrides (--set, flow parameters) point ingest.path / reference.path outside the project")
 
 
 class Validate(_Section):

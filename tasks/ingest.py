@@ -9,11 +9,13 @@ import pandera.pandas as pa
 from prefect import get_run_logger, task
 
 from lossval.io import write_parquet
-from lossval.rows import ROW_ID, assign_row_ids, file_sha256, read_table
+from lossval.rows import ROW_ID, assign_row_ids, check_row_drop, file_sha256, read_table_hashed
 from schemas.dataset import ValidationResult, model_schema, schema_from_params, validate_rows
 from tasks.project import Project
 
 DUPLICATE = "_duplicate"
+EXTRA_FIELDS = "_extra_fields"  # the CSV row had more fields than the header (kept with its first fields)
+INTERNAL = (DUPLICATE, EXTRA_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -30,21 +32,34 @@ def read_input(project: Project) -> Ingested:
     """Read ``ingest.path`` (never modified) and assign row ids. Raises TableError on an unusable file."""
     cfg = project.params.ingest
     path = project.input_path(cfg.path)
-    frame = read_table(path, fmt=cfg.format)
+    frame, sha256, extra_fields = read_table_hashed(path, fmt=cfg.format)  # the hash of exactly the bytes parsed
+    check_row_drop(len(frame), previous=previous_rows_in(project), max_drop=cfg.max_row_drop, name=path.name)
     ids, duplicate = assign_row_ids(frame, cfg.id_column)
     frame = frame.copy()
     frame.insert(0, ROW_ID, ids)
     frame[DUPLICATE] = duplicate
-    return Ingested(frame=frame, input_sha256=file_sha256(path))
+    frame[EXTRA_FIELDS] = extra_fields
+    return Ingested(frame=frame, input_sha256=sha256)
+
+
+def previous_rows_in(project: Project) -> int | None:
+    """Rows the last published run read (its counts.json), if any."""
+    import json
+
+    path = project.metrics_dir / "counts.json"
+    try:
+        return int(json.loads(path.read_text())["rows_in"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def save_ingested(project: Project, ingested: Ingested) -> None:
-    write_parquet(ingested.frame.astype({c: "string" for c in ingested.frame.columns if c not in (DUPLICATE,)}), project.work_file("ingested.parquet"))
+    write_parquet(ingested.frame.astype({c: "string" for c in ingested.frame.columns if c not in INTERNAL}), project.work_file("ingested.parquet"))
 
 
 def load_ingested(project: Project) -> Ingested:
     frame = pd.read_parquet(project.work_file("ingested.parquet"))
-    frame = frame.astype({c: object for c in frame.columns if c != DUPLICATE}).where(frame.notna(), None)
+    frame = frame.astype({c: object for c in frame.columns if c not in INTERNAL}).where(frame.notna(), None)
     return Ingested(frame=frame, input_sha256=file_sha256(project.input_path(project.params.ingest.path)))
 
 
@@ -53,7 +68,7 @@ def build_schema(project: Project, columns: list[str]) -> pa.DataFrameSchema:
     base, cfg = project.params.base, project.params.validate_
     if cfg.schema_name != "params":
         return model_schema(cfg.schema_name)
-    features = cfg.features or [c for c in columns if c not in (ROW_ID, DUPLICATE, base.target, project.params.ingest.id_column)]
+    features = cfg.features or [c for c in columns if c not in (ROW_ID, *INTERNAL, base.target, project.params.ingest.id_column)]
     return schema_from_params(features=features, target=base.target, task=base.task, classes=cfg.classes, ranges=cfg.ranges)
 
 
@@ -64,17 +79,18 @@ def feature_names(project: Project, columns: list[str]) -> list[str]:
 def check_rows(project: Project, ingested: Ingested) -> ValidationResult:
     """Validate every row. Raises DatasetError when the file as a whole is unusable."""
     base = project.params.base
-    raw = ingested.frame.drop(columns=[DUPLICATE])
+    raw = ingested.frame.drop(columns=[c for c in INTERNAL if c in ingested.frame.columns])
     schema = build_schema(project, [str(c) for c in raw.columns])
     return validate_rows(
         raw, schema=schema, target=base.target, task=base.task, duplicate=ingested.frame[DUPLICATE],
+        extra_fields=ingested.frame.get(EXTRA_FIELDS),
         id_column=project.params.ingest.id_column,
     )
 
 
 def failed_rows(ingested: Ingested, result: ValidationResult) -> pd.DataFrame:
     """The schema failures with every column of the row as read: row_id, reason, columns..."""
-    failed = result.failures.merge(ingested.frame.drop(columns=[DUPLICATE]), on=ROW_ID, how="left")
+    failed = result.failures.merge(ingested.frame.drop(columns=[c for c in INTERNAL if c in ingested.frame.columns]), on=ROW_ID, how="left")
     return failed.astype("string")
 
 

@@ -88,3 +88,30 @@ def run_lock(path: Path, *, wait_seconds: float = 0.0, poll: float = 0.5) -> Ite
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+HOLDER_ENV = "LOSSVAL_RUN_LOCK_HOLDER"  # set by `lossval-clean repro` for the DVC stages it runs
+
+
+def _held_by_parent(path: Path) -> bool:
+    """Whether the process named in ``LOSSVAL_RUN_LOCK_HOLDER`` holds this lock now (our parent `repro`)."""
+    holder = os.environ.get(HOLDER_ENV, "")
+    if not holder.isdigit():
+        return False
+    try:
+        record = json.loads(path.read_text() or "{}")
+        os.kill(int(holder), 0)
+    except (OSError, ValueError):
+        return False
+    return str(record.get("pid")) == holder
+
+
+@contextlib.contextmanager
+def project_lock(path: Path, *, wait_seconds: float = 0.0) -> Iterator[RunLock | None]:
+    """:func:`run_lock` for the commands that write outside a flow run (DVC stages, ``repro``, ``snapshot
+    checkout``, ``restore``); a stage run by a ``lossval-clean repro`` that holds the lock goes ahead (yields None)."""
+    if _held_by_parent(path):
+        yield None
+        return
+    with run_lock(path, wait_seconds=wait_seconds) as lock:
+        yield lock

@@ -98,6 +98,36 @@ class Project:
         return self.data_dir / ".run.lock"
 
 
+INPUT_KEYS = ("ingest.path", "reference.path")
+
+
+def check_flow_parameters(project: Project, *, params_file: str, project_dir: str | None, deployment_run: bool = False) -> None:
+    """Refuse flow parameters that point outside the project (a flow run can be created through the
+    Prefect API by anyone who can reach it): ``params_file`` must be a file inside the project, a
+    ``project_dir`` of a deployment's run must be the deployment's own (``LOSSVAL_PROJECT_DIR``), and
+    overrides of ``ingest.path`` / ``reference.path`` must stay inside the project unless the
+    operator's params file sets ``ingest.allow_outside_overrides: true`` (an override cannot).
+
+    Raises:
+        ParamsError: naming the parameter and the path.
+    """
+    raw = Path(params_file)
+    if raw.is_absolute() or ".." in raw.parts or not (project.root / raw).resolve().is_relative_to(project.root):
+        raise ParamsError(f"params_file {params_file!r} must be a file inside the project, relative to it, without '..'")
+    home = os.environ.get("LOSSVAL_PROJECT_DIR")
+    if project_dir and home and deployment_run and Path(project_dir).resolve() != Path(home).resolve():
+        raise ParamsError(f"project_dir {project_dir!r} is not this deployment's project ({home}); refused")
+    if load_params(project.root / params_file).ingest.allow_outside_overrides:
+        return
+    for key in INPUT_KEYS:
+        value = project.overrides.get(key)
+        if value is not None and not project.input_path(str(value)).resolve().is_relative_to(project.root):
+            raise ParamsError(
+                f"override {key}={value!r} points outside the project; set ingest.allow_outside_overrides: true "
+                "in the params file to allow it, or put the file in the project"
+            )
+
+
 def _as_mapping(overrides: Mapping[str, Any] | Sequence[str]) -> Mapping[str, Any]:
     if isinstance(overrides, Mapping):
         return overrides

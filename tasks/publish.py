@@ -18,10 +18,12 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 from prefect import get_run_logger, task
 from prefect.transactions import get_transaction
 
 from lossval.io import write_bytes, write_json, write_parquet
+from lossval.ledger import Ledger
 from tasks.project import Project
 from tasks.quarantine import Cleaned
 
@@ -34,12 +36,17 @@ def _paths(project: Project) -> tuple[Path, Path, Path]:
 
 def stage_snapshot(project: Project, cleaned: Cleaned) -> Path:
     """Write the new snapshot (clean data, quarantine, ledger) into a staging folder."""
+    return stage_files(project, clean=cleaned.clean, quarantine=cleaned.quarantine, ledger=cleaned.ledger)
+
+
+def stage_files(project: Project, *, clean: pd.DataFrame, quarantine: pd.DataFrame, ledger: Ledger) -> Path:
+    """Write a snapshot's three files into the staging folder (removed again if a write fails)."""
     _, staging, _ = _paths(project)
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        write_parquet(cleaned.clean, staging / "clean.parquet")
-        write_parquet(cleaned.quarantine, staging / "quarantine.parquet")
-        cleaned.ledger.save(staging / "ledger.parquet")
+        write_parquet(clean, staging / "clean.parquet")
+        write_parquet(quarantine, staging / "quarantine.parquet")
+        ledger.save(staging / "ledger.parquet")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -69,13 +76,36 @@ def discard_previous(project: Project) -> None:
 
 
 def recover(project: Project) -> str | None:
-    """Undo what a killed run left half done; returns what was repaired, if anything."""
+    """Undo what a killed run left half done; returns what was repaired, if anything.
+
+    A leftover ``snapshot.previous`` is trusted only after verification against
+    the snapshot hash in dvc.lock (file by file, :func:`tasks.snapshot.verify`):
+    killed before ``dvc commit``, the previous folder is what dvc.lock records
+    and it is put back; killed after (e.g. while deleting it), the live snapshot
+    is the recorded one and the leftover is removed. When neither checks out,
+    nothing is moved and the run stops with a message.
+
+    Raises:
+        SnapshotError: neither folder matches dvc.lock.
+    """
+    from tasks.snapshot import SnapshotError, matches_lock
+
     snapshot, staging, previous = _paths(project)
     repaired = None
-    if previous.exists():  # killed between swapping in and committing: put the old snapshot back
-        shutil.rmtree(snapshot, ignore_errors=True)
-        os.replace(previous, snapshot)
-        repaired = "restored the previous snapshot left by an interrupted run"
+    if previous.exists():
+        if snapshot.exists() and matches_lock(project, snapshot):  # killed after the commit: the swap stands
+            shutil.rmtree(previous)
+            repaired = "removed the previous snapshot left by an interrupted run (the published one matches dvc.lock)"
+        elif matches_lock(project, previous):  # killed between swapping in and committing: put the old one back
+            shutil.rmtree(snapshot, ignore_errors=True)
+            os.replace(previous, snapshot)
+            repaired = "restored the previous snapshot left by an interrupted run (verified against dvc.lock)"
+        else:
+            raise SnapshotError(
+                f"an interrupted run left {previous.name} and {snapshot.name}, and neither matches the snapshot in dvc.lock: "
+                "nothing was moved. Bring the recorded one back with `dvc checkout`, then delete "
+                f"{previous.relative_to(project.root)}"
+            )
     if staging.exists():
         shutil.rmtree(staging)
         repaired = repaired or "removed a half-written snapshot left by an interrupted run"
@@ -118,12 +148,17 @@ def publish(project: Project, cleaned: Cleaned, run_record: dict, scores: dict[s
     backup = FileBackup(project.metrics_dir / "counts.json", scores_path, project.work_file("run.json"))
     stage_snapshot(project, cleaned)
     had_previous = swap_in(project)
-    if txn is not None:  # before any write, so a failed write below is rolled back too
+    if txn is not None:  # for a rollback after this task succeeded
         txn.set("had_previous", had_previous)
         txn.set("file_backup", backup)
-    write_counts(project, cleaned)
-    write_json(scores, scores_path)
-    write_json(run_record, project.work_file("run.json"))
+    try:
+        write_counts(project, cleaned)
+        write_json(scores, scores_path)
+        write_json(run_record, project.work_file("run.json"))
+    except BaseException:  # Prefect runs a task's on_rollback only if the task itself succeeded: undo here
+        swap_back(project, had_previous)
+        backup.restore()
+        raise
     get_run_logger().info("snapshot and ledger swapped in (%d clean rows)", len(cleaned.clean))
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 
-from lossval.io import write_json, write_parquet
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
 from lossval.threshold import Decision, decide
@@ -115,38 +114,3 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
             risky = text.str.startswith(_FORMULA_START, na=False)
             out[name] = text.where(~risky, "'" + text)
     return out
-
-
-def restore_rows(project: Project, row_ids: list[str], *, note: str = "") -> list[str]:
-    """Pin rows as kept: a ``restored`` ledger event each, and the rows moved back into the clean data now.
-
-    Raises:
-        ValueError: an id is not value-quarantined in the current snapshot (unknown, or a schema failure).
-    """
-    from datetime import datetime, timezone
-
-    path_q, path_c = project.snapshot_dir / "quarantine.parquet", project.snapshot_dir / "clean.parquet"
-    if not path_q.exists():
-        raise ValueError("nothing to restore: no snapshot yet (run `lossval-clean run` first)")
-    table = pd.read_parquet(path_q)
-    wanted = list(dict.fromkeys(map(str, row_ids)))
-    stage = dict(zip(table[ROW_ID].astype(str), table["stage"]))
-    schema_rows = [r for r in wanted if stage.get(r) == "schema"]
-    if schema_rows:
-        raise ValueError(f"rows {schema_rows} failed the schema (their data is invalid) and cannot be restored; fix them in the source")
-    unknown = [r for r in wanted if r not in stage]
-    if unknown:
-        raise ValueError(f"rows {unknown} are not in the current quarantine; see `lossval-clean quarantine`")
-    ledger = Ledger.load(project.ledger_path).restore(wanted, at=datetime.now(timezone.utc).isoformat(timespec="seconds"), note=note)
-    valid = pd.read_parquet(project.work_file("valid.parquet"))
-    back = valid[valid[ROW_ID].astype(str).isin(wanted)]
-    clean = pd.concat([pd.read_parquet(path_c), back], ignore_index=True)
-    write_parquet(clean, path_c)
-    write_parquet(table[~table[ROW_ID].astype(str).isin(wanted)], path_q)
-    counts_path = project.metrics_dir / "counts.json"
-    counts = json.loads(counts_path.read_text())
-    counts["rows_quarantined_value"] -= len(back)
-    counts["rows_clean"] += len(back)
-    write_json(counts, counts_path)
-    ledger.save(project.ledger_path)
-    return wanted

@@ -38,6 +38,8 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
     columns = [ROW_ID, *features, base.target]
     if cfg.path is not None:
         ref_raw = read_table(project.input_path(cfg.path))
+        if absent := [c for c in (*features, base.target) if c not in ref_raw.columns]:
+            raise DatasetError(f"the reference set {cfg.path} lacks column(s) {absent} that the data has; columns are {list(map(str, ref_raw.columns))}")
         ids, dup = assign_row_ids(ref_raw)
         ref_raw.insert(0, ROW_ID, ids)
         checked = check_rows(project, Ingested(frame=ref_raw.assign(_duplicate=dup), input_sha256=""))

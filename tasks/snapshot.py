@@ -9,25 +9,27 @@ identifies it everywhere: in ``dvc.lock``, in the MLflow run (tag
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 from prefect import get_run_logger, task
 
-from lossval.io import write_bytes, write_text
+from lossval.io import write_text
 from tasks.project import PARAMS_FILE, Project
 
 
 class SnapshotError(RuntimeError):
     """A DVC command failed; the message carries DVC's own words."""
+
+
+class DestinationError(SnapshotError):
+    """``snapshot checkout --output`` names something it must not replace; nothing was changed."""
 
 
 def dvc(project: Project, *args: str, timeout: float = 600) -> str:
@@ -54,48 +56,58 @@ def locked_hash(project: Project) -> str:
     raise SnapshotError(f"dvc.lock has no entry for {snapshot_out(project)}")
 
 
-@contextlib.contextmanager
-def params_of_run(project: Project) -> Iterator[None]:
-    """Make params.yaml show this run's effective parameters while DVC records them, then put it back.
+def record_run_params(project: Project) -> None:
+    """Make dvc.lock say which parameter values produced this run's outputs (``--set`` overrides included).
 
-    A run with ``--set`` overrides then leaves a dvc.lock that says which
-    parameters produced its outputs, and ``dvc status`` reports the
-    difference from params.yaml afterwards, as ``dvc exp run -S`` would.
-    The original is kept in ``params.yaml.lossval-backup`` until restored.
+    ``params.yaml`` is never edited (a crash can then never leave a run's
+    overrides in it): after ``dvc commit`` has recorded every stage, the
+    ``params.yaml`` values of each stage's entry in dvc.lock are set to the
+    run's effective values, written atomically. ``dvc status`` then reports
+    the difference from params.yaml, as ``dvc exp run -S`` would.
     """
-    path = project.root / PARAMS_FILE
-    original = path.read_bytes()
-    if yaml.safe_load(original) == project.params.as_dict() or not project.overrides:
-        yield
+    if not project.overrides:
         return
-    backup = path.with_name(PARAMS_FILE + ".lossval-backup")
-    write_bytes(original, backup)
-    try:
-        write_text(yaml.safe_dump(project.params.as_dict(), sort_keys=False), path)
-        yield
-    finally:
-        write_bytes(original, path)
-        backup.unlink(missing_ok=True)
-
-
-def restore_params_backup(root: Path) -> bool:
-    """After a crash inside :func:`params_of_run`: put the user's params.yaml back."""
-    backup = root / (PARAMS_FILE + ".lossval-backup")
-    if backup.exists():
-        os.replace(backup, root / PARAMS_FILE)
-        return True
-    return False
+    path = project.root / "dvc.lock"
+    lock = yaml.safe_load(path.read_text())
+    effective = project.params.as_dict()
+    for stage in (lock.get("stages") or {}).values():
+        recorded = (stage.get("params") or {}).get(PARAMS_FILE) or {}
+        for dotted in recorded:
+            node: object = effective
+            for part in dotted.split("."):
+                node = node[part]
+            recorded[dotted] = node
+    write_text(yaml.safe_dump(lock, sort_keys=False), path)
 
 
 def commit(project: Project) -> str:
     """Record every stage's outputs in dvc.lock and the DVC cache; return the snapshot hash."""
-    with params_of_run(project):
-        dvc(project, "commit", "--force")
+    dvc(project, "commit", "--force")
+    record_run_params(project)
     return locked_hash(project)
 
 
 def push(project: Project) -> None:
     dvc(project, "push")
+
+
+CHECKOUT_MARKER = ".lossval-checkout"
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse to replace anything but an empty folder or a previous checkout (which holds :data:`CHECKOUT_MARKER`).
+
+    Raises:
+        SnapshotError: ``destination`` is a file, or a folder with other content (``--output .`` would be the project).
+    """
+    destination = Path(destination)
+    if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
+        raise DestinationError(f"--output {destination} exists and is not a folder: nothing was changed; pick an empty or new folder")
+    if destination.is_dir() and any(destination.iterdir()) and not (destination / CHECKOUT_MARKER).is_file():
+        raise DestinationError(
+            f"--output {destination} is a folder with other content, not a previous snapshot checkout: nothing was changed; "
+            "pick an empty or new folder"
+        )
 
 
 def checkout(project: Project, md5: str, destination: Path) -> Path:
@@ -113,10 +125,12 @@ def checkout(project: Project, md5: str, destination: Path) -> Path:
         dvc(project, "pull", pointer.name)
         verify(project, md5, restored)
         destination = Path(destination)
+        check_destination(destination)
         if destination.exists():
             shutil.rmtree(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(restored, destination)
+        write_text(md5 + "\n", destination / CHECKOUT_MARKER)
         return destination
     finally:
         pointer.unlink(missing_ok=True)
@@ -134,6 +148,16 @@ def verify(project: Project, md5: str, folder: Path) -> None:
         raise SnapshotError(f"snapshot {md5} failed verification: {bad[:3]}")
 
 
+def matches_lock(project: Project, folder: Path) -> bool:
+    """Whether ``folder`` holds exactly the snapshot dvc.lock records (every file's MD5, from the DVC cache manifest).
+    False when dvc.lock, its entry or the manifest is missing: nothing to verify against."""
+    try:
+        verify(project, locked_hash(project), folder)
+    except (SnapshotError, OSError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
 @task(name="snapshot")
 def snapshot(project: Project) -> str:
     """``dvc commit``: record the snapshot in dvc.lock and the cache. On rollback dvc.lock is put back
@@ -143,9 +167,14 @@ def snapshot(project: Project) -> str:
     from tasks.publish import FileBackup
 
     txn = get_transaction()
+    backup = FileBackup(project.root / "dvc.lock")
     if txn is not None:
-        txn.set("lock_backup", FileBackup(project.root / "dvc.lock"))
-    md5 = commit(project)
+        txn.set("lock_backup", backup)
+    try:
+        md5 = commit(project)
+    except BaseException:  # on_rollback runs only for a task that succeeded: put dvc.lock back here
+        backup.restore()
+        raise
     get_run_logger().info("snapshot %s committed to dvc.lock and the DVC cache", md5)
     return md5
 
@@ -168,6 +197,7 @@ def checkout_run(project: Project, run_id: str, destination: Path) -> tuple[str,
 
     from tasks.tracking import connect
 
+    check_destination(destination)  # before anything is fetched
     client, _ = connect(project)
     try:
         run = client.get_run(run_id)

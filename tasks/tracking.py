@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import time
-import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +33,7 @@ from lossval.rows import ROW_ID, feature_columns
 from tasks.drift import value_drift_table
 from tasks.project import Project
 from tasks.retrain import HEADLINE
+from tasks.secrets import redact  # noqa: F401  (re-exported: tasks.tracking.redact)
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
 PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
@@ -45,16 +45,12 @@ def tracking_uri(project: Project) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project.root / 'mlflow.db'}"
 
 
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def redact(text: str) -> str:
-    """``text`` with the user:password part of every URL in it replaced by ``***``, for logs and messages."""
-    return _CREDENTIALS.sub("***@", text)
-
-
 class TrackingUnavailableError(RuntimeError):
     """The MLflow tracking store cannot be reached; the run did not start."""
+
+
+class TrackingError(RuntimeError):
+    """An MLflow call failed during the run; the message is redacted."""
 
 
 def preflight(project: Project, *, attempts: int = 3, delay: float = 2.0) -> None:
@@ -173,11 +169,29 @@ class EpochLogger:
     def __init__(self, project: Project, run_id: str) -> None:
         self.client, _ = connect(project)
         self.run_id = run_id
+        self.skipped = 0  # epochs whose metrics could not be logged
 
     def __call__(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Best effort: a failed call (a locked store, a server blip) is a warning, never the end of the run;
+        the whole history is in the final record's artifacts and report either way."""
         now = int(time.time() * 1000)
         batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        try:
+            self.client.log_batch(self.run_id, metrics=batch)
+        except Exception as e:  # MlflowException, sqlalchemy OperationalError, requests errors...
+            self.skipped += 1
+            _warn(f"could not log epoch {epoch}'s metrics to MLflow ({redact(f'{type(e).__name__}: {e}'.splitlines()[0])[:300]}); "
+                  "the run goes on")
+
+
+def _warn(message: str) -> None:
+    """A warning in the Prefect run's log when there is one, else in this module's log."""
+    import logging
+
+    try:
+        get_run_logger().warning("%s", message)
+    except Exception:  # no Prefect run context (DVC stage, library use)
+        logging.getLogger(__name__).warning("%s", message)
 
 
 def build_report(project: Project, *, values: pd.DataFrame, flagged_ids: list[str], threshold: float, rule: str,
@@ -297,7 +311,18 @@ def _value_distribution(values: np.ndarray) -> dict[str, float]:
 def record(project: Project, run_id: str, **inputs) -> str:
     """Log the run to MLflow (retried: a tracking server can blip). On rollback the registered
     model version and the snapshot tag are removed, so nothing points at an unpublished snapshot."""
-    uri, version = log_run(project, run_id, **inputs)
+    try:
+        uri, version = log_run(project, run_id, **inputs)
+    except BaseException as e:
+        # Prefect runs on_rollback only for tasks that succeeded: this attempt's registration is undone here
+        try:
+            unregister_run(project, run_id)
+        except Exception as cleanup:  # MLflow down: the flow's rollback and the next run's check see the rest
+            _warn(f"could not remove this attempt's model versions: {redact(str(cleanup))[:300]}")
+        if not isinstance(e, Exception) or "://" not in str(e):
+            raise
+        # MLflow's errors repeat the tracking URL, credentials included: re-raised redacted and unchained
+        raise TrackingError(f"recording the run in MLflow failed: {redact(f'{type(e).__name__}: {e}')}") from None
     get_run_logger().info("MLflow run %s recorded at %s", run_id, redact(tracking_uri(project)))
     return uri
 
@@ -305,7 +330,11 @@ def record(project: Project, run_id: str, **inputs) -> str:
 @record.on_rollback
 def _unregister(txn) -> None:
     """Remove every model version this run registered (a retried record may have registered one before failing)."""
-    project, run_id = txn.get("project"), txn.get("run_id")
+    unregister_run(txn.get("project"), txn.get("run_id"))
+
+
+def unregister_run(project: Project, run_id: str) -> None:
+    """Delete the model versions ``run_id`` registered and its ``dvc_snapshot`` tag."""
     client, _ = connect(project)
     for version in client.search_model_versions(f"name='{project.params.tracking.registered_model}'"):
         if version.run_id == run_id:

@@ -31,11 +31,28 @@ class Valued:
     seconds: float
 
 
+def check_options(options: dict) -> None:
+    """Refuse ``value.options`` keys that LossVal does not take, or that the other ``value`` keys already set.
+
+    Raises:
+        ParamsError: naming the unknown keys and the known ones.
+    """
+    import inspect
+
+    from schemas.params import ParamsError
+
+    known = set(inspect.signature(LossVal).parameters) - {"self", "task", "epochs", "batch_size", "lr", "hidden_layers", "device",
+                                                          "random_state", "progress", "callbacks"}
+    if unknown := sorted(set(options) - known):
+        raise ParamsError(f"value.options: unknown option(s) {unknown}; LossVal takes {sorted(known)}")
+
+
 def value_rows(project: Project, split: Split, callbacks: Sequence[Callback] = (), progress: bool | None = None) -> Valued:
     base, cfg = project.params.base, project.params.value
     features = feature_columns(split.train, base.target)
     train = split.train.set_index(ROW_ID)
     options = dict(cfg.options)
+    check_options(options)
     lv = LossVal(
         base.task,
         epochs=cfg.epochs,
