@@ -2,7 +2,7 @@
 pipeline's default quarantine, value-weighted, the champion the gate picks, and with cleanlab's removal.
 
 Protocol (docs/benchmarks.md, section 5): per dataset and repetition one random, disjoint split of a
-large clean test set (3000 rows), a trusted reference (300) and the training rows (1000, fewer when
+large clean test set (3000 rows), a trusted reference (300) and the training rows (500, fewer when
 the table is too small); noise (``lossval.noise``) on a share ``rate`` of the training rows only
 (kinds labels, features, mixed; rate 0 once per dataset and repetition, kind ``none``). The pipeline's
 valuation and decision (:mod:`bench.cleaning_methods`) value the training rows against the reference;
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kinds", nargs="+", default=list(NOISE_KINDS), choices=NOISE_KINDS)
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rows", nargs="+", type=int, default=[1000], help="training rows (several: the table-size sweep)")
+    parser.add_argument("--rows", nargs="+", type=int, default=[500], help="training rows (several: the table-size sweep)")
     parser.add_argument("--reference", type=int, default=300, help="trusted reference rows")
     parser.add_argument("--test", type=int, default=3000, help="clean test rows")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.report:
         from bench.cleaning_report import write_report
 
-        write_report(args.out, args.doc, command=args.command, machine=machine())
+        write_report(args.out, args.doc, command=args.command, machine=machine(), main_rows=args.rows[0])
         print(f"wrote the cleaning tables of {args.out} into {args.doc}")
         return
     settings = cm.Settings.from_params(dict(parse_option(item) for item in args.quarantine))
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         from bench.cleaning_report import write_report
 
-        write_report(args.out, args.doc, command=args.command or "python -m bench.cleaning --quick", machine=machine())
+        write_report(args.out, args.doc, command=args.command or "python -m bench.cleaning --quick", machine=machine(), main_rows=args.rows[0])
         print(f"tables in {args.doc}")
 
 
