@@ -131,27 +131,10 @@ def calibrated_decision(
         raise ValueError(f"min_precision must be in (0, 1], got {min_precision!r}")
     if not 0.0 <= max_fraction <= 1.0:
         raise ValueError(f"max_fraction must be in [0, 1], got {max_fraction!r}")
-    ranks = np.asarray(ranks, dtype=np.float64)
-    corrupted = np.asarray(corrupted, dtype=bool)
-    if len(ranks) != n_train + len(corrupted):
-        raise ValueError(f"ranks has {len(ranks)} entries, expected n_train + canaries = {n_train + len(corrupted)}")
-    train, canary = ranks[:n_train], ranks[n_train:]
-    bad, clean = canary[corrupted], canary[~corrupted]
-    if len(bad) == 0 or len(clean) == 0:
-        raise ValueError(f"the calibrated strategy needs corrupted canaries and clean controls, got {len(bad)} and {len(clean)}")
-    auroc = canary_auroc(corrupted=bad, clean=clean)
-    share = mixture_share(train, bad, clean)
-    rng = np.random.default_rng(seed)
-    boots = [
-        mixture_share(rng.choice(train, n_train), rng.choice(bad, len(bad)), rng.choice(clean, len(clean))) for _ in range(N_BOOT)
-    ]
-    low, high = np.quantile(boots, [0.05, 0.95]) * n_train
+    train, bad, clean = _split(ranks, n_train, corrupted)
+    share, low, high, auroc = _estimate(train, bad, clean, seed)
     sorted_train = np.sort(train)  # t_k = sorted_train[k - 1]
-    recall_k = np.searchsorted(np.sort(bad), sorted_train, side="right") / len(bad)  # G_b(t_k)
-    false_k = np.searchsorted(np.sort(clean), sorted_train, side="right") / len(clean)  # G_c(t_k)
-    hits, misses = share * n_train * recall_k, (1 - share) * n_train * false_k
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision_k = np.where(hits > 0, hits / (hits + misses), 0.0)
+    recall_k, precision_k = _at(sorted_train, bad, clean, share)
     reliable = bool(auroc >= min_auroc)
     ok = np.flatnonzero(precision_k >= min_precision) if reliable and share > 0 else np.array([], dtype=int)
     k = int(ok[-1]) + 1 if len(ok) else 0
@@ -162,8 +145,57 @@ def calibrated_decision(
     flagged = train <= threshold if k else np.zeros(n_train, dtype=bool)
     rule = f"calibrated:p>={min_precision:g},k={k}" + (f",cap={max_fraction:g}" if capped else "") + ("" if reliable else ",unreliable")
     calibration = Calibration(
-        estimated_bad=share * n_train, estimated_bad_low=float(low), estimated_bad_high=float(high),
+        estimated_bad=share * n_train, estimated_bad_low=low, estimated_bad_high=high,
         precision=float(precision_k[k - 1]) if k else float("nan"), recall=float(recall_k[k - 1]) if k else 0.0,
         canary_auroc=auroc, reliable=reliable, n_canaries=int(len(bad)),
     )  # fmt: skip
     return Decision(flagged=flagged, threshold=threshold, rule=rule, capped=capped), calibration
+
+
+def assess_cut(ranks: np.ndarray, *, n_train: int, corrupted: np.ndarray, flagged: np.ndarray, min_auroc: float, seed: int = 0) -> Calibration:
+    """The calibration of a cut made by another rule (``flagged``: (N,) bool over the training rows):
+    the same count estimate and self-test, with the precision and recall estimated at that cut
+    (at the largest flagged rank)."""
+    train, bad, clean = _split(ranks, n_train, corrupted)
+    flagged = np.asarray(flagged, dtype=bool)
+    share, low, high, auroc = _estimate(train, bad, clean, seed)
+    if flagged.any():
+        recall, precision = (float(a[0]) for a in _at(np.array([train[flagged].max()]), bad, clean, share))
+    else:
+        recall, precision = 0.0, float("nan")
+    return Calibration(
+        estimated_bad=share * n_train, estimated_bad_low=low, estimated_bad_high=high, precision=precision, recall=recall,
+        canary_auroc=auroc, reliable=bool(auroc >= min_auroc), n_canaries=int(len(bad)),
+    )  # fmt: skip
+
+
+def _split(ranks: np.ndarray, n_train: int, corrupted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ranks = np.asarray(ranks, dtype=np.float64)
+    corrupted = np.asarray(corrupted, dtype=bool)
+    if len(ranks) != n_train + len(corrupted):
+        raise ValueError(f"ranks has {len(ranks)} entries, expected n_train + canaries = {n_train + len(corrupted)}")
+    train, canary = ranks[:n_train], ranks[n_train:]
+    bad, clean = canary[corrupted], canary[~corrupted]
+    if len(bad) == 0 or len(clean) == 0:
+        raise ValueError(f"the calibration needs corrupted canaries and clean controls, got {len(bad)} and {len(clean)}")
+    return train, bad, clean
+
+
+def _estimate(train: np.ndarray, bad: np.ndarray, clean: np.ndarray, seed: int) -> tuple[float, float, float, float]:
+    """(share pi, 90 % bootstrap interval of pi * N (low, high), canary AUROC)."""
+    n = len(train)
+    share = mixture_share(train, bad, clean)
+    rng = np.random.default_rng(seed)
+    boots = [mixture_share(rng.choice(train, n), rng.choice(bad, len(bad)), rng.choice(clean, len(clean))) for _ in range(N_BOOT)]
+    low, high = np.quantile(boots, [0.05, 0.95]) * n
+    return share, float(low), float(high), canary_auroc(corrupted=bad, clean=clean)
+
+
+def _at(thresholds: np.ndarray, bad: np.ndarray, clean: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(estimated recall G_b(t), estimated precision) of flagging every training row with rank <= t, per t."""
+    recall = np.searchsorted(np.sort(bad), thresholds, side="right") / len(bad)
+    false = np.searchsorted(np.sort(clean), thresholds, side="right") / len(clean)
+    hits, misses = share * recall, (1 - share) * false
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(hits > 0, hits / (hits + misses), 0.0)
+    return recall, precision

@@ -2,16 +2,16 @@
 
 A share of the trusted reference rows is set aside as canary *sources* (they
 leave the optimal-transport reference, so that no canary sits exactly on a
-reference point). Every source gives two canaries that are valued with the
-training rows:
-
-- a **clean control**: the source row as it is (a real, trusted row of the
-  training distribution);
-- a **corrupted copy**: the same row with its label changed (classification:
-  another class; regression: the target of another source row) or with
-  Gaussian noise of one standard deviation (of the reference column) added to
-  every feature. Kinds alternate, so half are label canaries and half feature
-  canaries (the same corruptions as :mod:`lossval.noise`).
+reference point). Half of the sources become **clean controls** (the row as it
+is: a real, trusted row of the training distribution), the other half
+**corrupted copies**: the row with its label changed (classification: another
+class; regression: the target of another reference row at least half a
+standard deviation away) or with Gaussian noise of one standard deviation (of
+the reference column) added to every feature. Kinds alternate, so half of the
+corrupted canaries are label canaries and half feature canaries (the
+corruptions of :mod:`lossval.noise`). A row never gives both a clean control
+and a corrupted copy: a clean row and its relabelled twin at the same point
+would push each other's loss up and hide the difference the canaries measure.
 
 Their values tell where a corrupted row and a clean row land in this run
 (:mod:`lossval.calibrate` turns that into a count estimate, a threshold and a
@@ -33,13 +33,13 @@ CANARY_KINDS: tuple[str, ...] = ("clean", "labels", "features")
 
 @dataclass(frozen=True)
 class Canaries:
-    """Canary rows and what is left of the reference.
+    """Canary rows (one per source, S in all) and what is left of the reference.
 
     Attributes:
-        X: (2S, D) canary features, columns as the reference's.
-        y: (2S,) canary targets.
-        kind: (2S,) ``"clean"``, ``"labels"`` or ``"features"``; the first S rows are the clean controls.
-        source: (2S,) position in the reference of each canary's source row.
+        X: (S, D) canary features, columns as the reference's.
+        y: (S,) canary targets.
+        kind: (S,) ``"clean"``, ``"labels"`` or ``"features"``; the first S // 2 rows are the clean controls.
+        source: (S,) position in the reference of each canary's source row (all different).
         keep: (M,) bool, True = the reference row stays in the OT reference (not a source).
     """
 
@@ -51,7 +51,7 @@ class Canaries:
 
     @property
     def corrupted(self) -> np.ndarray:
-        """(2S,) bool, True for the corrupted copies."""
+        """(S,) bool, True for the corrupted copies."""
         return self.kind != "clean"
 
 
@@ -65,7 +65,7 @@ def make_canaries(
     feature_scale: float = 1.0,
     min_reference: int = 2,
 ) -> Canaries:
-    """Set aside ``round(share * M)`` reference rows as canary sources and make their canaries.
+    """Set aside about ``share * M`` reference rows (an even number) as canary sources: half clean controls, half corrupted.
 
     Args:
         X_ref: (M, D) trusted reference features (numeric), y_ref: (M,) their targets.
@@ -83,28 +83,29 @@ def make_canaries(
     if not 0.0 <= share < 1.0:
         raise ValueError(f"share must be in [0, 1), got {share!r}")
     m = len(X_ref)
-    n_sources = int(round(share * m))
+    n_sources = 2 * int(round(share * m / 2))  # even: as many clean controls as corrupted canaries
     if m - n_sources < min_reference:
         raise ValueError(f"{m} reference rows minus {n_sources} canary sources leaves fewer than {min_reference} for the reference")
     rng = np.random.default_rng(seed)
-    sources = np.sort(rng.choice(m, size=n_sources, replace=False))
+    sources = rng.choice(m, size=n_sources, replace=False)
     keep = np.ones(m, dtype=bool)
     keep[sources] = False
-    X_src = X_ref.iloc[sources].reset_index(drop=True)
-    y_src = y_ref.iloc[sources].reset_index(drop=True)
-    kinds = np.where(np.arange(n_sources) % 2 == 0, "labels", "features")
-    X_bad, y_bad = X_src.astype(np.float64).copy(), y_src.copy()
+    n_clean = n_sources // 2
+    clean_src, bad_src = np.sort(sources[:n_clean]), np.sort(sources[n_clean:])
+    X_bad = X_ref.iloc[bad_src].astype(np.float64).reset_index(drop=True)
+    y_bad = y_ref.iloc[bad_src].reset_index(drop=True)
+    kinds = np.where(np.arange(len(bad_src)) % 2 == 0, "labels", "features")
     feat = kinds == "features"
     if feat.any():
         scale = X_ref.astype(np.float64).std(ddof=0).to_numpy() * feature_scale  # (D,)
         X_bad.loc[feat] = X_bad.loc[feat].to_numpy() + rng.normal(0.0, 1.0, size=(int(feat.sum()), X_ref.shape[1])) * scale
     lab = np.flatnonzero(~feat)
     if len(lab):
-        y_bad = _corrupt_targets(y_src, y_ref, lab, task=task, rng=rng)
-    X = pd.concat([X_src.astype(np.float64), X_bad], ignore_index=True)
-    y = pd.concat([y_src, y_bad], ignore_index=True)
-    kind = np.concatenate([np.full(n_sources, "clean", dtype=object), kinds.astype(object)])
-    return Canaries(X=X, y=y, kind=kind, source=np.concatenate([sources, sources]), keep=keep)
+        y_bad = _corrupt_targets(y_bad, y_ref, lab, task=task, rng=rng)
+    X = pd.concat([X_ref.iloc[clean_src].astype(np.float64).reset_index(drop=True), X_bad], ignore_index=True)
+    y = pd.concat([y_ref.iloc[clean_src].reset_index(drop=True), y_bad], ignore_index=True)
+    kind = np.concatenate([np.full(len(clean_src), "clean", dtype=object), kinds.astype(object)])
+    return Canaries(X=X, y=y, kind=kind, source=np.concatenate([clean_src, bad_src]), keep=keep)
 
 
 def _corrupt_targets(y_src: pd.Series, y_ref: pd.Series, rows: np.ndarray, *, task: str, rng: np.random.Generator) -> pd.Series:

@@ -95,10 +95,11 @@ def test_canaries_classification():
     X = pd.DataFrame(rng.normal(size=(100, 3)), columns=list("abc"))
     y = pd.Series(np.where(rng.random(100) < 0.5, "UP", "DOWN"))
     c = make_canaries(X, y, task="classification", share=0.2, seed=0)
-    assert len(c.X) == len(c.y) == len(c.kind) == 40 and c.keep.sum() == 80
+    assert len(c.X) == len(c.y) == len(c.kind) == 20 and c.keep.sum() == 80
     clean, labels, feats = (c.kind == "clean"), (c.kind == "labels"), (c.kind == "features")
-    assert clean.sum() == 20 and labels.sum() == 10 and feats.sum() == 10
+    assert clean.sum() == 10 and labels.sum() == 5 and feats.sum() == 5
     src = c.source
+    assert len(set(src)) == 20 and not c.keep[src].any()  # one canary per source; sources leave the reference
     assert (c.y[labels].to_numpy() != y.iloc[src[labels]].to_numpy()).all()  # every label canary changed class
     assert (c.y[feats].to_numpy() == y.iloc[src[feats]].to_numpy()).all()
     assert np.allclose(c.X[clean].to_numpy(), X.iloc[src[clean]].to_numpy())
@@ -112,6 +113,7 @@ def test_canaries_regression_change_the_target():
     X = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
     y = pd.Series(rng.normal(size=60))
     c = make_canaries(X, y, task="regression", share=0.5, seed=1)
+    assert len(c.X) == 30 and make_canaries(X, y, task="regression", share=0.01, seed=1).X.empty  # too few for a pair: none
     labels = c.kind == "labels"
     assert (np.abs(c.y[labels].to_numpy() - y.iloc[c.source[labels]].to_numpy()) >= 0.5 * y.std(ddof=0)).all()
     with pytest.raises(ValueError, match="share"):
