@@ -31,7 +31,7 @@ import torch
 
 from bench import cleaning_methods as cm
 from bench.common import BUNDLED, CLASSIFICATION, REGRESSION, REPO, load, machine, results_csv
-from bench.methods import Cell, parse_option
+from bench.methods import Cell
 from bench.quality import parse_part, resolve_folder, seed_of
 from lossval.noise import NOISE_KINDS, add_noise
 
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         write_report(args.out, args.doc, command=args.command, machine=machine(), main_rows=args.rows[0])
         print(f"wrote the cleaning tables of {args.out} into {args.doc}")
         return
-    settings = cm.Settings.from_params(dict(parse_option(item) for item in args.quarantine))
+    settings = cm.Settings.from_params([f"quarantine.{item}" for item in args.quarantine])
     epochs = args.epochs or settings.epochs
     folder = resolve_folder(args.datasets, args.quick)
     i, n = parse_part(args.part)

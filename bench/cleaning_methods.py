@@ -14,7 +14,8 @@ variant", so > 0 = better than all rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,8 @@ import pandas as pd
 from bench.common import REPO
 from bench.methods import Cell
 from lossval import MLP, LossVal
-from lossval.calibrate import calibrated_decision, tie_free_ranks
 from lossval.canary import make_canaries
 from lossval.gate import champion_gate
-from lossval.threshold import decide
 
 #: The variants the gate chooses among (the pipeline's ``retrain.mode: both``).
 GATE_VARIANTS: tuple[str, ...] = ("all", "clean", "weighted")
@@ -34,23 +33,22 @@ GATE_VARIANTS: tuple[str, ...] = ("all", "clean", "weighted")
 
 @dataclass(frozen=True)
 class Settings:
-    """The pipeline's defaults (params.yaml): valuation, decision and retraining settings."""
+    """The pipeline's defaults (params.yaml): valuation, decision (its ``quarantine`` section) and retraining."""
 
     epochs: int
     batch_size: int
     lr: float
-    quarantine: dict[str, Any] = field(default_factory=dict)
+    quarantine: Any  # schemas.params.Quarantine
 
     @classmethod
-    def from_params(cls, quarantine: dict[str, Any] | None = None) -> Settings:
-        """params.yaml's settings; ``quarantine`` overrides keys of its quarantine section."""
+    def from_params(cls, overrides: Sequence[str] = ()) -> Settings:
+        """params.yaml's settings; ``overrides`` as ``"quarantine.min_precision=0.5"``."""
         from schemas.params import load_params
 
-        params = load_params(REPO / "params.yaml")
+        params = load_params(REPO / "params.yaml", list(overrides))
         if params.value.epochs != params.retrain.epochs:
             raise SystemExit(f"value.epochs {params.value.epochs} != retrain.epochs {params.retrain.epochs}: pass --epochs")
-        return cls(epochs=params.retrain.epochs, batch_size=params.retrain.batch_size, lr=params.retrain.lr,
-                   quarantine={**params.quarantine.model_dump(), **(quarantine or {})})  # fmt: skip
+        return cls(epochs=params.retrain.epochs, batch_size=params.retrain.batch_size, lr=params.retrain.lr, quarantine=params.quarantine)
 
 
 @dataclass(frozen=True)
@@ -60,42 +58,35 @@ class Quarantine:
     values: np.ndarray  # (N,) higher = more valuable
     flagged: np.ndarray  # (N,) bool, True = quarantined
     rule: str
-    estimate: dict[str, float]  # est_count, est_lo, est_hi, est_precision, canary_auroc (nan: the rule gives none)
+    estimate: dict[str, float]  # est_count, est_lo, est_hi, est_precision, canary_auroc (nan: no canaries)
 
 
 def quarantine(cell: Cell, *, epochs: int, settings: Settings) -> Quarantine:
-    """Value the training rows against the reference (``cell.X_val``) and apply the default decision.
+    """Value the training rows against the reference (``cell.X_val``) and decide as the pipeline does.
 
-    ``calibrated`` (issue 12): canaries made from ``quarantine.canary_share`` of the reference rows
-    (:func:`lossval.canary.make_canaries`, which leave the OT reference) are valued together with the
-    training rows; training rows and canaries are ranked together without ties
-    (:func:`lossval.calibrate.tie_free_ranks`) and :func:`lossval.calibrate.calibrated_decision` flags
-    training rows only. The other strategies: :func:`lossval.threshold.decide` on the values.
+    As ``tasks.value``: canaries from ``quarantine.canary_share`` of the reference rows
+    (:func:`lossval.canary.make_canaries`; their sources leave the OT reference) are valued together with
+    the training rows. The decision is the pipeline's own, ``tasks.quarantine.decide_values`` (tie-free
+    ranks shared with the canaries; ``calibrated`` by default); it flags training rows only.
     """
-    q = settings.quarantine
-    n = len(cell.y_train)
-    X_train, y_train, X_ref, y_ref = cell.X_train, cell.y_train, cell.X_val, cell.y_val
-    canaries = None
-    if q["strategy"] == "calibrated":
-        canaries = make_canaries(pd.DataFrame(X_ref), pd.Series(y_ref), task=cell.task, share=q["canary_share"], seed=cell.seed % (2**31))
-        X_train = np.vstack([X_train, canaries.X.to_numpy(dtype=np.float64)])  # (N + 2S, D)
-        y_train = np.concatenate([y_train, canaries.y.to_numpy().astype(y_train.dtype)])
-        X_ref, y_ref = X_ref[canaries.keep], y_ref[canaries.keep]
-    lv = LossVal(cell.task, epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, random_state=cell.seed % (2**31),
-                 progress=False, device="cpu").fit(X_train, y_train, X_ref, y_ref)  # fmt: skip
-    values = lv.values_.to_numpy()
+    from tasks.quarantine import decide_values
+
+    q, n = settings.quarantine, len(cell.y_train)
+    seed = cell.seed % (2**31)
+    canaries = make_canaries(pd.DataFrame(cell.X_val), pd.Series(cell.y_val), task=cell.task, share=q.canary_share, seed=seed, min_reference=2)
+    X = np.vstack([cell.X_train, canaries.X.to_numpy(dtype=np.float64)])  # (N + 2S, D)
+    y = np.concatenate([cell.y_train, canaries.y.to_numpy().astype(cell.y_train.dtype)])
+    lv = LossVal(cell.task, epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, random_state=seed, progress=False,
+                 device="cpu").fit(X, y, cell.X_val[canaries.keep], cell.y_val[canaries.keep])  # fmt: skip
+    rows = lv.parts_[["loss_part", "transport_part"]].assign(value=lv.values_.to_numpy()).reset_index(drop=True)
+    values, canary_rows = rows.iloc[:n].reset_index(drop=True), rows.iloc[n:].reset_index(drop=True)
+    decision, cal = decide_values(values, canary_rows.assign(kind=canaries.kind), q, seed=seed)
     nan = float("nan")
-    if canaries is None:
-        decision = decide(values, strategy=q["strategy"], quantile=q["quantile"], value=q["value"], max_fraction=q["max_fraction"])
-        estimate = dict(est_count=nan, est_lo=nan, est_hi=nan, est_precision=nan, canary_auroc=nan)
-        return Quarantine(values=values, flagged=decision.flagged, rule=decision.rule, estimate=estimate)
-    parts = lv.parts_
-    ranks = tie_free_ranks(values, loss_part=parts["loss_part"].to_numpy(), transport_part=parts["transport_part"].to_numpy())
-    decision, cal = calibrated_decision(ranks, n_train=n, corrupted=canaries.corrupted, min_precision=q["min_precision"],
-                                        max_fraction=q["max_fraction"], min_auroc=q["min_canary_auroc"], seed=cell.seed % (2**31))  # fmt: skip
-    estimate = dict(est_count=cal.estimated_bad, est_lo=cal.estimated_bad_low, est_hi=cal.estimated_bad_high,
-                    est_precision=cal.precision, canary_auroc=cal.canary_auroc)  # fmt: skip
-    return Quarantine(values=values[:n], flagged=decision.flagged, rule=decision.rule, estimate=estimate)
+    estimate = dict(est_count=nan, est_lo=nan, est_hi=nan, est_precision=nan, canary_auroc=nan)
+    if cal is not None:
+        estimate = dict(est_count=cal.estimated_bad, est_lo=cal.estimated_bad_low, est_hi=cal.estimated_bad_high,
+                        est_precision=cal.precision, canary_auroc=cal.canary_auroc)  # fmt: skip
+    return Quarantine(values=values["value"].to_numpy(), flagged=decision.flagged, rule=decision.rule, estimate=estimate)
 
 
 def row_weights(q: Quarantine) -> np.ndarray:

@@ -34,6 +34,10 @@ def test_quick_mode_writes_a_resumable_csv_and_the_tables(tmp_path, capsys):
     assert oracle["flagged"] == oracle["true_flagged"] == 30
     flagged = runs.loc[runs["method"].isin(["clean", "cleanlab"]), "flagged"]
     assert flagged.between(0, 300).all()
+    clean = runs[runs["method"] == "clean"]
+    assert clean["rule"].str.startswith("calibrated").all()  # the pipeline's default decision
+    assert (clean["est_lo"] <= clean["est_count"] + 1e-9).all() and (clean["est_count"] <= clean["est_hi"] + 1e-9).all()
+    assert clean["canary_auroc"].between(0, 1).all()
     for picks in runs.loc[runs["method"] == "champion", "picked"]:
         assert set(picks.split("+")) <= set(cm.GATE_VARIANTS)
     doc = (tmp_path / "cleaning.md").read_text()
