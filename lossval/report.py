@@ -147,6 +147,7 @@ def render_html(data: ReportData) -> str:
         for caption, png in data.images.items()
     )
     details = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in data.details.items())
+    worst = data.worst.sort_values("value", kind="stable") if "value" in data.worst.columns else data.worst
     repeated = ""
     if data.repeated is not None and not data.repeated.empty:
         repeated = f"<h2>Rows quarantined in more than one run</h2>{_table(data.repeated)}"
@@ -185,7 +186,7 @@ table.health td {{ text-align: left; }} tr.warn td {{ background: #fdecea; }} tr
 <div class="grid">{tables}</div>
 {schema}
 <h2>Lowest-valued rows</h2><p>Sorted by value, lowest first. Value: higher = more valuable. Reason: which part of the LossVal objective pushed the row down.</p>
-{_table(data.worst)}
+{_table(worst)}
 {repeated}
 <h2>Plots</h2>{images}
 </body></html>
