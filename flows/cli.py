@@ -12,7 +12,8 @@
     lossval-clean stop                         # stop what deploy and ui started
 
 Exit codes: 0 success, 1 a bug (with its traceback), 2 usage (command line, parameters), 3 bad data,
-4 the project is locked by another run, 5 a service (MLflow, DVC remote) fails, 6 disk full or permission denied.
+4 the project is locked by another run, 5 a service (MLflow, DVC remote) fails, 6 disk full or permission denied,
+7 valuation unreliable (results published, the canary self-test failed, nothing quarantined by value).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tasks.failures import EXIT_UNRELIABLE  # a run whose results are published but whose canary self-test failed
 
 
 def _project(args: argparse.Namespace):
@@ -33,27 +35,45 @@ def _project(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.pipeline import lossval_clean
-
     project = _project(args)  # fail fast on bad params, before Prefect starts
-    summary = lossval_clean(
+    summary, code = _run_flow(
         params_file=args.params, overrides=project.overrides, project_dir=str(project.root), trigger=args.trigger, wait_for_lock=args.wait
     )
     _print_summary(project, summary)
-    return 0
+    return code
+
+
+def _run_flow(**kwargs) -> tuple[dict, int]:
+    """The flow's summary and the exit code: 0, or EXIT_UNRELIABLE when the flow run ended Failed on the self-test."""
+    from flows.pipeline import ValuationUnreliable, lossval_clean
+
+    try:
+        return lossval_clean(**kwargs), 0
+    except ValuationUnreliable as e:
+        return e.summary, EXIT_UNRELIABLE
 
 
 def _print_summary(project, summary: dict) -> None:
-    from tasks.retrain import HEADLINE
+    from tasks.report import summary_lines
+    from tasks.retrain import Retrained, describe
     from tasks.tracking import redact, tracking_uri
 
-    metric = HEADLINE[project.params.base.task]
+    print(f"\nlossval-clean run {summary['run_name']}: tonight's health")
+    print(summary_lines(summary["health"]))
     print(f"\nrows in: {summary['rows_in']}  quarantined by schema: {summary['rows_quarantined_schema']}  "
           f"by value: {summary['rows_quarantined_value']}  clean: {summary['rows_clean']}   ({summary['rule']})")
-    print(f"downstream test {metric}: {summary[f'test_{metric}_all']:.4f} on all rows -> {summary[f'test_{metric}_clean']:.4f} on cleaned rows")
+    print(describe(Retrained(scores={}, models={}, gate=summary["gate"])))
     print(f"snapshot {summary['snapshot']}  (lossval-clean snapshot checkout {summary['run_id']})")
     print(f"report: {project.reports_dir / 'report.html'}")
-    print(f"MLflow run {summary['run_id']} in {redact(tracking_uri(project))}; compare runs in the UI: lossval-clean ui")
+    print(f"MLflow run {summary['run_id']} in {redact(tracking_uri(project))}: {summary['mlflow_run']} (lossval-clean ui)")
+    if summary["valuation_unreliable"]:
+        from flows.pipeline import UNRELIABLE
+
+        print(f"\nFAILED: {UNRELIABLE}", file=sys.stderr)
+
+
+#: The demo's clean test set (data/example/README.md): 4000 rows, enough for the gate to resolve about one point.
+DEMO_TEST = "data/example/electricity_test.csv"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -61,7 +81,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from flows.pipeline import lossval_clean
     from lossval.noise import add_noise
     from lossval.rows import assign_row_ids, read_table
 
@@ -92,9 +111,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo data: {demo_file.relative_to(project.root)} = the bundled example with {int((kinds == 'labels').sum())} labels flipped, "
           f"{len(feature_rows)} rows' features noised (N(0,1) on standardised features, clipped to the columns' ranges) "
           "and 3 rows broken (missing value, out of range, unknown class)")
-    summary = lossval_clean(
-        params_file=args.params, overrides={"ingest.path": str(demo_file.relative_to(project.root))},
-        project_dir=str(project.root), trigger="manual",
+    summary, code = _run_flow(
+        params_file=args.params, project_dir=str(project.root), trigger="manual",
+        overrides={"ingest.path": str(demo_file.relative_to(project.root)), "reference.test_path": DEMO_TEST},
     )
     quarantine = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
     flagged = set(quarantine.loc[quarantine["stage"] == "value", "row_id"])
@@ -107,10 +126,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for kind in ("labels", "features"):
         injected = set(ids.iloc[rows[kinds == kind]])
         print(f"caught {len(injected & flagged)} of {len(injected)} rows with noisy {kind}")
-    precision = len(flagged & set(ids.iloc[rows])) / max(len(flagged), 1)
-    print(f"precision: {precision:.0%} of the value-quarantined rows were noised")
+    noised = set(ids.iloc[rows])
+    precision = len(flagged & noised) / max(len(flagged), 1)
+    cal = summary["calibration"]
+    print(f"\nrows flagged by value: {len(flagged)}   estimated bad by the canaries: "
+          + (f"{cal['estimated_bad']:.0f} ({cal['estimated_bad_low']:.0f}-{cal['estimated_bad_high']:.0f})" if cal else "n/a")
+          + f"   truly corrupted: {len(noised)}")
+    print(f"precision: {precision:.0%} of the value-quarantined rows were noised"
+          + (f" (the run estimated {cal['estimated_precision']:.0%})" if cal and len(flagged) else "")
+          + f"; recall: {len(flagged & noised) / max(len(noised), 1):.0%}")
     _print_summary(project, summary)
-    return 0
+    return code
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:

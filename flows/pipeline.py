@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import deployment
+from prefect.states import Failed
 from prefect.transactions import transaction
 
 from flows.trigger import Trigger, detect_trigger
@@ -20,8 +21,9 @@ from tasks.publish import publish, recover
 from tasks.quarantine import quarantine
 from tasks.reference import reference, save_split
 from tasks.retrain import HEADLINE, retrain, save_retrained
+from tasks.report import build_report, health, run_link, run_record
 from tasks.snapshot import push_snapshot, snapshot
-from tasks.tracking import build_report, close_abandoned_runs, connect, end_run, preflight, record, run_record, start_run
+from tasks.tracking import close_abandoned_runs, connect, end_run, preflight, record, start_run
 
 
 @flow(name="lossval-clean", log_prints=True)
@@ -72,30 +74,36 @@ def lossval_clean(
             client = connect(project)[0]
             client.set_tag(run_id, "device", valued.device)
             client.set_tag(run_id, "value_deployment", ran_on)
+            started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             cleaned = quarantine(
                 project, rows_in=ingested.rows_in, input_sha256=ingested.input_sha256, valid=validated.valid,
-                schema_failures=failed_rows(ingested, validated), valued=valued, run_id=run_id,
-                at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                schema_failures=failed_rows(ingested, validated), valued=valued, run_id=run_id, at=started_at,
             )
-            retrained = retrain(project, split, cleaned.flagged_ids)
+            retrained = retrain(project, split, cleaned.flagged_ids, None if cleaned.unreliable else valued.values)
             save_retrained(project, retrained, scores=False)  # scores.json is published below
+            run_name = client.get_run(run_id).info.run_name
+            calibration = cleaned.calibration.as_metrics() if cleaned.calibration else None
             report_paths = build_report(
-                project, values=valued.values, flagged_ids=cleaned.flagged_ids, threshold=cleaned.decision.threshold,
-                rule=cleaned.decision.rule, history=valued.history, counts=cleaned.counts, scores=retrained.scores,
-                quarantine=cleaned.quarantine, ledger=cleaned.ledger, run_name=run_id, device=valued.device,
+                project, values=valued.values, rule=cleaned.decision.rule, capped=cleaned.decision.capped, history=valued.history,
+                counts=cleaned.counts, scores=retrained.scores, quarantine=cleaned.quarantine, ledger=cleaned.ledger, run_id=run_id,
+                run_name=run_name, trigger=trigger, at=started_at, device=valued.device, calibration=calibration,
+                unreliable=cleaned.unreliable, gate=retrained.gate, check=split.check,
             )
             # Publish all-or-nothing: any failure below rolls every step back.
             with transaction() as txn:
                 txn.set("project", project)
                 txn.set("run_id", run_id)
-                publish(project, cleaned, run_record(run_id=run_id, trigger=trigger, counts=cleaned.counts, scores=retrained.scores), retrained.scores)
+                record_json = run_record(project, run_id=run_id, trigger=trigger, counts=cleaned.counts, scores=retrained.scores,
+                                         fingerprint=cleaned.fingerprint)
+                publish(project, cleaned, record_json, retrained.scores)
                 md5 = snapshot(project)
                 record(
                     project, run_id, input_sha256=ingested.input_sha256, counts=cleaned.counts, scores=retrained.scores,
                     extra_metrics={k: v for k, v in split.check.items() if isinstance(v, (int, float))},
                     values=valued.values, quarantine=cleaned.quarantine, report_paths=report_paths,
-                    lossval_state=valued.model_state, downstream_state=retrained.models["clean"], train_frame=split.train,
-                    snapshot_hash=md5,
+                    lossval_state=valued.model_state, downstream_state=retrained.models[retrained.promoted], train_frame=split.train,
+                    snapshot_hash=md5, gate=retrained.gate,
+                    calibration=calibration, unreliable=cleaned.unreliable,
                 )
             if project.params.snapshot.push:
                 push_snapshot(project, md5)  # after the commit: a remote outage leaves a complete local snapshot
@@ -103,16 +111,47 @@ def lossval_clean(
             end_run(project, run_id, "FAILED", failure=e)
             raise
         end_run(project, run_id, "FINISHED")
-    summary = {"run_id": run_id, "snapshot": md5, **cleaned.counts, **retrained.scores, "rule": cleaned.decision.rule}
+    lines = health(project, counts=cleaned.counts, calibration=calibration, unreliable=cleaned.unreliable, capped=cleaned.decision.capped,
+                   gate=retrained.gate, check=split.check)
+    summary = {
+        "run_id": run_id, "run_name": run_name, "snapshot": md5, **cleaned.counts, **retrained.scores, "rule": cleaned.decision.rule,
+        "promoted": retrained.promoted, "gate": retrained.gate, "health": lines, "valuation_unreliable": cleaned.unreliable,
+        "calibration": calibration, "mlflow_run": run_link(project, run_id),
+    }
     create_markdown_artifact(key="lossval-clean-summary", markdown=_markdown(project, summary), description="lossval-clean run summary")
+    if cleaned.unreliable:
+        # Everything is published (schema quarantine applied, nothing quarantined by value, all-rows model champion);
+        # the run still ends Failed so that an operator sees it (docs/operations.md, "Unreliable valuation").
+        logger.error("%s", UNRELIABLE)
+        return Failed(message=UNRELIABLE, data=ValuationUnreliable(summary))
     return summary
+
+
+UNRELIABLE = (
+    "valuation unreliable: the canary self-test failed (corrupted canaries did not rank below clean controls), so nothing "
+    "was quarantined by value; the snapshot, the schema quarantine and the MLflow run (tag valuation_unreliable) are "
+    "published. Check the reference set (distance, size) and the value settings"
+)
+
+
+class ValuationUnreliable(RuntimeError):
+    """The flow run published its results but its canary self-test failed; ``summary`` holds the run's summary."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__(UNRELIABLE)
+        self.summary = summary
 
 
 def _markdown(project: Project, summary: dict[str, Any]) -> str:
     metric = HEADLINE[project.params.base.task]
+    variants = [k for k in ("all", "clean", "weighted") if f"test_{metric}_{k}" in summary]
     return "\n".join(
         [
             f"# lossval-clean: {project.params.ingest.path}",
+            "",
+            "| health | status | |",
+            "|---|---|---|",
+            *(f"| {topic} | {status} | {text} |" for topic, status, text in summary["health"]),
             "",
             "| rows | count |",
             "|---|---|",
@@ -120,10 +159,10 @@ def _markdown(project: Project, summary: dict[str, Any]) -> str:
             "",
             f"Threshold rule: `{summary['rule']}`",
             "",
-            f"| test {metric} | all rows | cleaned rows |",
-            "|---|---|---|",
-            f"| {metric} | {summary[f'test_{metric}_all']:.4f} | {summary[f'test_{metric}_clean']:.4f} |",
+            f"| test {metric} | " + " | ".join(variants) + " |",
+            "|---|" + "---|" * len(variants),
+            f"| {metric} | " + " | ".join(f"{summary[f'test_{metric}_{k}']:.4f}" for k in variants) + " |",
             "",
-            f"MLflow run `{summary['run_id']}`, DVC snapshot `{summary['snapshot']}`.",
+            f"Champion: **{summary['promoted']}**. MLflow run `{summary['run_name']}` ({summary['mlflow_run']}), DVC snapshot `{summary['snapshot']}`.",
         ]
     )

@@ -68,7 +68,10 @@ def retrain(project: Project) -> None:
 
     flagged = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
     flagged_ids = flagged.loc[flagged["stage"] == "value", "row_id"].astype(str).tolist()
-    retrain_step.save_retrained(project, retrain_step.retrain_models(project, reference_step.load_split(project), flagged_ids))
+    values = pd.read_parquet(project.work_file("values.parquet"))
+    if json.loads((project.metrics_dir / "counts.json").read_text()).get("valuation_unreliable"):
+        values = None  # the canary self-test failed: no value-weighted variant
+    retrain_step.save_retrained(project, retrain_step.retrain_models(project, reference_step.load_split(project), flagged_ids, values))
 
 
 def record(project: Project) -> None:
@@ -77,6 +80,7 @@ def record(project: Project) -> None:
     from lossval.ledger import Ledger
     from tasks import ingest as ingest_step
     from tasks import reference as reference_step
+    from tasks import report as report_step
     from tasks import retrain as retrain_step
     from tasks import tracking
     from tasks import value as value_step
@@ -87,28 +91,41 @@ def record(project: Project) -> None:
     retrained = retrain_step.load_retrained(project)
     counts_file = json.loads((project.metrics_dir / "counts.json").read_text())
     counts = {k: counts_file[k] for k in ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")}
+    calibration = {k: counts_file[k] for k in CALIBRATION_KEYS if k in counts_file} or None
+    unreliable = bool(counts_file.get("valuation_unreliable", False))
     quarantine_table = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
-    flagged_ids = quarantine_table.loc[quarantine_table["stage"] == "value", "row_id"].astype(str).tolist()
     ingested = ingest_step.load_ingested(project)
     run_id = tracking.start_run(project, trigger="dvc", device=valued.device)
     try:
-        paths = tracking.build_report(
-            project, values=valued.values, flagged_ids=flagged_ids, threshold=counts_file["threshold"], rule=counts_file["rule"],
+        client = tracking.connect(project)[0]
+        paths = report_step.build_report(
+            project, values=valued.values, rule=counts_file["rule"], capped=bool(counts_file.get("capped", False)),
             history=valued.history, counts=counts, scores=retrained.scores, quarantine=quarantine_table,
-            ledger=Ledger.load(project.ledger_path), run_name=run_id, device=valued.device,
+            ledger=Ledger.load(project.ledger_path), run_id=run_id, run_name=client.get_run(run_id).info.run_name, trigger="dvc",
+            at=datetime.now(timezone.utc).isoformat(timespec="seconds"), device=valued.device, calibration=calibration,
+            unreliable=unreliable, gate=retrained.gate, check=split.check,
         )
-        write_json(tracking.run_record(run_id=run_id, trigger="dvc", counts=counts, scores=retrained.scores), project.work_file("run.json"))
+        record_json = report_step.run_record(project, run_id=run_id, trigger="dvc", counts=counts, scores=retrained.scores,
+                                             fingerprint=counts_file.get("fingerprint", ""))
+        write_json(record_json, project.work_file("run.json"))
         tracking.log_run(
             project, run_id, input_sha256=ingested.input_sha256, counts=counts, scores=retrained.scores,
             extra_metrics={k: v for k, v in split.check.items() if isinstance(v, (int, float))},
             values=valued.values, quarantine=quarantine_table, report_paths=paths, lossval_state=valued.model_state,
-            downstream_state=retrained.models["clean"], train_frame=split.train, snapshot_hash=locked_hash(project),
-            history=valued.history,
+            downstream_state=retrained.models[retrained.promoted], train_frame=split.train, snapshot_hash=locked_hash(project),
+            history=valued.history, gate=retrained.gate, calibration=calibration, unreliable=unreliable,
         )
     except BaseException:
         tracking.end_run(project, run_id, "FAILED")
         raise
     tracking.end_run(project, run_id, "FINISHED")
+    if unreliable:
+        logger.error("valuation unreliable: the canary self-test failed, nothing was quarantined by value (MLflow tag valuation_unreliable)")
+
+
+#: The calibration metrics the quarantine stage writes into counts.json (lossval.calibrate.Calibration.as_metrics).
+CALIBRATION_KEYS = ("estimated_bad", "estimated_bad_low", "estimated_bad_high", "estimated_precision", "estimated_recall",
+                    "canary_auroc", "canary_recall")
 
 
 STAGES = {f.__name__: f for f in (ingest, validate, reference, value, quarantine, retrain, record)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -69,10 +69,12 @@ def training_curves(history: pd.DataFrame) -> bytes:
 
 
 def score_bars(scores: Mapping[str, float], metric: str) -> bytes:
-    """Test score of the model trained on all rows against the one trained on the cleaned rows."""
+    """Test score of the model trained on all rows against the cleaned and the value-weighted ones (those present)."""
     fig, ax = plt.subplots(figsize=(4.2, 3.0))
-    labels, heights = ["all rows", "cleaned rows"], [scores[f"test_{metric}_all"], scores[f"test_{metric}_clean"]]
-    bars = ax.bar(labels, heights, color=[_DROP, _KEEP])
+    names = {"all": "all rows", "clean": "cleaned rows", "weighted": "value-weighted"}
+    present = [k for k in names if f"test_{metric}_{k}" in scores]
+    labels, heights = [names[k] for k in present], [scores[f"test_{metric}_{k}"] for k in present]
+    bars = ax.bar(labels, heights, color=[_DROP, _KEEP, _KEEP][: len(present)])
     ax.bar_label(bars, fmt="%.4f")
     ax.set(ylabel=f"test {metric}", title="Downstream model, held-out test split")
     return _png(fig)
@@ -110,7 +112,13 @@ class ReportData:
     images: Mapping[str, bytes]  # caption -> PNG
     details: Mapping[str, str] = field(default_factory=dict)  # extra key/value lines
     repeated: pd.DataFrame | None = None  # rows quarantined in several runs
-    previous_counts: Mapping[str, int] | None = None  # the previous run, for the change column
+    previous_counts: Mapping[str, int] | None = None  # the previous run of the same dataset, for the change column
+    health: Sequence[tuple[str, str, str]] = ()  # lossval.health.night_health: (topic, ok|warn, sentence)
+    by_reason: pd.DataFrame | None = None  # lossval.health.breakdown
+    by_class: pd.DataFrame | None = None
+    changes: Mapping[str, int] | None = None  # lossval.health.changes
+    schema_failures: pd.DataFrame | None = None  # every schema-quarantined row: row_id, reason, columns...
+    links: Mapping[str, str] = field(default_factory=dict)  # label -> URL (e.g. the MLflow run)
 
 
 def _table(frame: pd.DataFrame, float_format: str = "{:.4g}") -> str:
@@ -139,9 +147,27 @@ def render_html(data: ReportData) -> str:
         for caption, png in data.images.items()
     )
     details = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in data.details.items())
+    worst = data.worst.sort_values("value", kind="stable") if "value" in data.worst.columns else data.worst
     repeated = ""
     if data.repeated is not None and not data.repeated.empty:
         repeated = f"<h2>Rows quarantined in more than one run</h2>{_table(data.repeated)}"
+    health = "".join(
+        f'<tr class="{html.escape(status)}"><td>{html.escape(topic)}</td><td>{html.escape(status.upper())}</td><td>{html.escape(text)}</td></tr>'
+        for topic, status, text in data.health
+    )
+    health = f"<h2>Tonight's health</h2><table class=\"health\"><tbody>{health}</tbody></table>" if health else ""
+    links = "".join(f'<li><b>{html.escape(k)}</b>: <a href="{html.escape(v)}">{html.escape(v)}</a></li>' for k, v in data.links.items())
+    tables = ""
+    for caption, frame in (("Quarantined rows by reason", data.by_reason), ("Quarantined rows by class", data.by_class)):
+        if frame is not None and not frame.empty:
+            tables += f"<div><h2>{caption}</h2>{_table(frame)}</div>"
+    if data.changes is not None:
+        tables += f"<div><h2>Against the previous run of this dataset</h2>{_table(pd.DataFrame([data.changes]))}</div>"
+    else:
+        tables += "<div><h2>Against the previous run of this dataset</h2><p>No previous run of this dataset.</p></div>"
+    schema = ""
+    if data.schema_failures is not None and not data.schema_failures.empty:
+        schema = f"<h2>Rows that failed the schema ({len(data.schema_failures)})</h2>{_table(data.schema_failures)}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.title)}</title>
 <style>
@@ -151,13 +177,17 @@ th, td {{ border: 1px solid #ddd; padding: .25rem .6rem; text-align: right; }}
 th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
 figure {{ display: inline-block; margin: 0 1rem 1rem 0; }} figcaption {{ font-size: .85rem; color: #555; }}
 .grid {{ display: flex; gap: 2rem; flex-wrap: wrap; }}
+table.health td {{ text-align: left; }} tr.warn td {{ background: #fdecea; }} tr.ok td:nth-child(2) {{ color: #1a7f37; }}
 </style></head><body>
 <h1>{html.escape(data.title)}</h1>
-<ul>{details}<li><b>threshold rule</b>: {html.escape(data.rule)}</li></ul>
-<div class="grid"><div><h2>Rows</h2>{_table(counts)}</div><div><h2>Downstream model (held-out test split)</h2>{_table(scores)}</div></div>
-<h2>Plots</h2>{images}
-<h2>Lowest-valued rows</h2><p>Value: higher = more valuable. Reason: which part of the LossVal objective pushed the row down.</p>
-{_table(data.worst)}
+{health}
+<ul>{details}{links}<li><b>threshold rule</b>: {html.escape(data.rule)}</li></ul>
+<div class="grid"><div><h2>Rows</h2>{_table(counts)}</div><div><h2>Downstream model (test rows)</h2>{_table(scores)}</div></div>
+<div class="grid">{tables}</div>
+{schema}
+<h2>Lowest-valued rows</h2><p>Sorted by value, lowest first. Value: higher = more valuable. Reason: which part of the LossVal objective pushed the row down.</p>
+{_table(worst)}
 {repeated}
+<h2>Plots</h2>{images}
 </body></html>
 """

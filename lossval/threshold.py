@@ -61,6 +61,7 @@ def decide(
     quantile: float = 0.1,
     value: float = 0.0,
     max_fraction: float = 0.25,
+    ranks: np.ndarray | None = None,
 ) -> Decision:
     """Flag low-valued rows.
 
@@ -72,6 +73,10 @@ def decide(
         value: cut-off for ``"value"``.
         max_fraction: never flag more than this fraction of the rows; the lowest
             ones are kept flagged when the cap binds.
+        ranks: (N,) a tie-free order of the rows (0 = worst; :func:`lossval.calibrate.tie_free_ranks`).
+            When given, ``"quantile"`` flags exactly the ``floor(quantile * N)`` lowest-ranked rows
+            and the cap keeps the lowest-ranked ones, so rows tied at the weight floor decide nothing.
+            The calibrated strategy is :func:`lossval.calibrate.calibrated_decision` (it needs canaries).
     """
     check_choice("strategy", strategy, STRATEGIES)
     if not 0.0 <= max_fraction <= 1.0:
@@ -87,11 +92,16 @@ def decide(
         label = f"quantile:{quantile:g}"
     else:
         threshold, label = float(value), "value"
+    order = np.argsort(values, kind="stable") if ranks is None else np.argsort(np.asarray(ranks), kind="stable")
+    if len(order) != len(values):
+        raise ValueError(f"ranks has {len(order)} entries, values {len(values)}")
     flagged = values <= threshold
+    if strategy == "quantile" and ranks is not None:
+        flagged = np.zeros(len(values), dtype=bool)
+        flagged[order[:k]] = True
     limit = int(np.floor(max_fraction * len(values)))
     capped = int(flagged.sum()) > limit
     if capped:
-        order = np.argsort(values, kind="stable")
         flagged = np.zeros(len(values), dtype=bool)
         flagged[order[:limit]] = True
     return Decision(flagged=flagged, threshold=threshold, rule=f"{label}<={threshold:.6g}" + (f",cap={max_fraction:g}" if capped else ""), capped=capped)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -48,6 +48,7 @@ class Reference(_Section):
     path: str | None = Field(description="trusted reference rows (same columns); null = a seeded sample of the data")
     sample_fraction: float = Field(gt=0, lt=1, description="share of the data sampled as reference when path is null")
     test_fraction: float = Field(gt=0, lt=1, description="share of the reference held out as the test split")
+    test_path: str | None = Field(description="a separate test file (same columns); null = hold out test_fraction of the reference")
     min_rows: int = Field(ge=2)
     max_distance_ratio: float = Field(gt=0, description="warn when reference-to-train OT exceeds this multiple of train-to-train")
 
@@ -66,7 +67,16 @@ class Value(_Section):
 
 
 class Quarantine(_Section):
-    strategy: Literal["auto", "quantile", "value"]
+    strategy: Literal["calibrated", "auto", "quantile", "value"]
+    min_precision: float = Field(gt=0, le=1, description="calibrated: the lowest estimated precision of the quarantine")
+    canary_share: float = Field(ge=0, lt=1, description="share of the reference rows made into canaries; 0 = none")
+    min_canary_auroc: float = Field(ge=0, le=1, description="below this canary AUROC the valuation is unreliable")
+
+    @model_validator(mode="after")
+    def _canaries_for_calibrated(self) -> Quarantine:
+        if self.strategy == "calibrated" and self.canary_share == 0:
+            raise ValueError("strategy 'calibrated' needs canaries: set quarantine.canary_share > 0 (e.g. 0.25)")
+        return self
     quantile: float = Field(ge=0, le=1)
     value: float
     max_fraction: float = Field(ge=0, le=1)
@@ -74,6 +84,7 @@ class Quarantine(_Section):
 
 class Retrain(_Section):
     model: Literal["mlp"]
+    mode: Literal["drop", "weighted", "both"]
     hidden_layers: list[int] | None
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)

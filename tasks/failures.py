@@ -16,6 +16,7 @@ Exit codes (docs/operations.md):
 4   the project is locked by another run (``--wait SECONDS`` to wait for it)
 5   a service does not answer or fails: MLflow, the DVC remote, a DVC timeout
 6   the machine: disk full, permission denied, read-only file system
+7   valuation unreliable: results published, but the canary self-test failed (nothing quarantined by value)
 ==  ============================================================================
 """
 
@@ -27,7 +28,7 @@ import subprocess
 
 from tasks.secrets import redact
 
-EXIT_BUG, EXIT_USAGE, EXIT_DATA, EXIT_LOCKED, EXIT_SERVICE, EXIT_MACHINE = 1, 2, 3, 4, 5, 6
+EXIT_BUG, EXIT_USAGE, EXIT_DATA, EXIT_LOCKED, EXIT_SERVICE, EXIT_MACHINE, EXIT_UNRELIABLE = 1, 2, 3, 4, 5, 6, 7
 _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 

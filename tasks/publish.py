@@ -135,8 +135,10 @@ def publish_files(project: Project, cleaned: Cleaned) -> None:
 
 
 def write_counts(project: Project, cleaned: Cleaned) -> None:
-    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold,
-                "fingerprint": cleaned.fingerprint}, project.metrics_dir / "counts.json")
+    calibration = {k: v for k, v in (cleaned.calibration.as_metrics() if cleaned.calibration else {}).items() if v == v}  # no NaN in JSON
+    write_json({**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold, "capped": cleaned.decision.capped,
+                "fingerprint": cleaned.fingerprint, "valuation_unreliable": cleaned.unreliable, **calibration},
+               project.metrics_dir / "counts.json")
 
 
 @task(name="publish")

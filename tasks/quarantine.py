@@ -13,6 +13,7 @@ from prefect import get_run_logger, task
 
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
+from lossval.calibrate import Calibration, assess_cut, calibrated_decision, tie_free_ranks
 from lossval.threshold import Decision, decide
 from schemas.dataset import DatasetError
 from tasks.project import Project
@@ -32,6 +33,12 @@ class Cleaned:
     counts: dict[str, int]
     ledger: Ledger
     fingerprint: str
+    calibration: Calibration | None = None  # what the canaries say (None without canaries)
+
+    @property
+    def unreliable(self) -> bool:
+        """The canary self-test failed: nothing was quarantined by value."""
+        return self.calibration is not None and not self.calibration.reliable
 
 
 def fingerprint(project: Project, input_sha256: str) -> str:
@@ -58,7 +65,7 @@ def decide_rows(
     cfg = project.params.quarantine
     ledger = Ledger.load(project.ledger_path)
     values = valued.values
-    decision = decide(values["value"].to_numpy(), strategy=cfg.strategy, quantile=cfg.quantile, value=cfg.value, max_fraction=cfg.max_fraction)
+    decision, calibration = decide_values(values, valued.canaries, cfg, seed=project.params.base.seed)
     pinned = values[ROW_ID].isin(ledger.pinned()).to_numpy()
     flagged = decision.flagged & ~pinned
     if flagged.all():
@@ -88,7 +95,36 @@ def decide_rows(
         raise AssertionError(f"row accounting is off: {counts}")  # never expected: every row is clean or quarantined
     fp = fingerprint(project, input_sha256)
     ledger = ledger.record(quarantine[[ROW_ID, "value", "reason", "rule"]], fingerprint=fp, run_id=run_id, at=at)
-    return Cleaned(clean=clean, quarantine=quarantine, decision=decision, flagged_ids=by_value[ROW_ID].tolist(), counts=counts, ledger=ledger, fingerprint=fp)
+    return Cleaned(
+        clean=clean, quarantine=quarantine, decision=decision, flagged_ids=by_value[ROW_ID].tolist(), counts=counts, ledger=ledger,
+        fingerprint=fp, calibration=calibration,
+    )
+
+
+def decide_values(values: pd.DataFrame, canaries: pd.DataFrame, cfg, *, seed: int) -> tuple[Decision, Calibration | None]:
+    """The threshold rule over the training rows, in a tie-free order shared with the canaries; with canaries,
+    their calibration, and nothing flagged when their self-test fails (whatever the strategy)."""
+    pooled = pd.concat([values[["value", "loss_part", "transport_part"]], canaries[["value", "loss_part", "transport_part"]]], ignore_index=True)
+    ranks = tie_free_ranks(pooled["value"].to_numpy(), loss_part=pooled["loss_part"].to_numpy(), transport_part=pooled["transport_part"].to_numpy())
+    n = len(values)
+    if not len(canaries) and cfg.strategy == "calibrated":
+        raise DatasetError(
+            "quarantine.strategy 'calibrated' needs canaries, but the reference set is too small to make any: "
+            "add reference rows, raise quarantine.canary_share, or choose another quarantine.strategy"
+        )
+    if not len(canaries):
+        return decide(values["value"].to_numpy(), strategy=cfg.strategy, quantile=cfg.quantile, value=cfg.value, max_fraction=cfg.max_fraction, ranks=ranks[:n]), None
+    corrupted = (canaries["kind"] != "clean").to_numpy()
+    if cfg.strategy == "calibrated":
+        return calibrated_decision(
+            ranks, n_train=n, corrupted=corrupted, min_precision=cfg.min_precision, max_fraction=cfg.max_fraction,
+            min_auroc=cfg.min_canary_auroc, seed=seed,
+        )
+    decision = decide(values["value"].to_numpy(), strategy=cfg.strategy, quantile=cfg.quantile, value=cfg.value, max_fraction=cfg.max_fraction, ranks=ranks[:n])
+    calibration = assess_cut(ranks, n_train=n, corrupted=corrupted, flagged=decision.flagged, min_auroc=cfg.min_canary_auroc, seed=seed)
+    if not calibration.reliable:
+        decision = Decision(flagged=np.zeros(n, dtype=bool), threshold=decision.threshold, rule=decision.rule + ",unreliable", capped=False)
+    return decision, calibration
 
 
 @task(name="quarantine")

@@ -37,19 +37,7 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
     rng = np.random.default_rng(base.seed)
     columns = [ROW_ID, *features, base.target]
     if cfg.path is not None:
-        ref_raw = read_table(project.input_path(cfg.path))
-        if absent := [c for c in (*features, base.target) if c not in ref_raw.columns]:
-            raise DatasetError(f"the reference set {cfg.path} lacks column(s) {absent} that the data has; columns are {list(map(str, ref_raw.columns))}")
-        ids, dup = assign_row_ids(ref_raw)
-        ref_raw.insert(0, ROW_ID, ids)
-        checked = check_rows(project, Ingested(frame=ref_raw.assign(_duplicate=dup), input_sha256=""))
-        if len(checked.failures):
-            first = checked.failures["reason"].iloc[0]
-            raise DatasetError(
-                f"the reference set must be clean, but {len(checked.failures)} of its rows fail the schema (e.g. {first}); "
-                f"fix {cfg.path}"
-            )
-        pool, train, trusted = checked.valid[columns], valid[columns], []
+        pool, train, trusted = _trusted_file(project, cfg.path, "reference", columns), valid[columns], []
         source = "file"
     else:
         logger.warning("no reference.path: sampling %.0f%% of the data as the trusted reference; a separate clean file is recommended", 100 * cfg.sample_fraction)
@@ -58,7 +46,13 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
         trusted = pool[ROW_ID].astype(str).tolist()
         source = "sample"
     is_test = rng.random(len(pool)) < cfg.test_fraction
+    if cfg.test_path is not None:  # a separate test file: the whole pool is reference
+        is_test[:] = False
     reference, test = pool.loc[~is_test].reset_index(drop=True), pool.loc[is_test].reset_index(drop=True)
+    if cfg.test_path is not None:
+        test = _trusted_file(project, cfg.test_path, "test", columns).reset_index(drop=True)
+        if overlap := set(test[ROW_ID]) & (set(train[ROW_ID]) | set(reference[ROW_ID])):
+            raise DatasetError(f"{len(overlap)} rows of {cfg.test_path} also occur in the data or the reference; a test set must be disjoint")
     if len(reference) < cfg.min_rows:
         raise DatasetError(f"reference set too small: {len(reference)} rows after holding out the test split, need >= {cfg.min_rows} (reference.min_rows)")
     if len(test) < 2:
@@ -82,6 +76,24 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
             check["reference_distance_ratio"], cfg.max_distance_ratio,
         )
     return Split(train=train.reset_index(drop=True), reference=reference, test=test, trusted_ids=trusted, check=check)
+
+
+def _trusted_file(project: Project, path: str, role: str, columns: list[str]) -> pd.DataFrame:
+    """A trusted file (reference or test) read, given content row ids and schema-checked; ``columns`` of it.
+
+    Raises:
+        DatasetError: a column of the data is missing, or a row fails the schema (a trusted file must be clean).
+    """
+    raw = read_table(project.input_path(path))
+    if absent := [c for c in columns if c != ROW_ID and c not in raw.columns]:
+        raise DatasetError(f"the {role} set {path} lacks column(s) {absent} that the data has; columns are {list(map(str, raw.columns))}")
+    ids, dup = assign_row_ids(raw)
+    raw.insert(0, ROW_ID, ids)
+    checked = check_rows(project, Ingested(frame=raw.assign(_duplicate=dup), input_sha256=""))
+    if len(checked.failures):
+        first = checked.failures["reason"].iloc[0]
+        raise DatasetError(f"the {role} set must be clean, but {len(checked.failures)} of its rows fail the schema (e.g. {first}); fix {path}")
+    return checked.valid[columns]
 
 
 def save_split(project: Project, split: Split) -> None:

@@ -24,20 +24,18 @@ import torch
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
+from prefect.transactions import get_transaction
 
-from lossval import report as report_lib
-from lossval.io import write_bytes, write_json, write_text
-from lossval.ledger import Ledger
+from lossval.io import write_json
 from lossval.model import module_from_state
-from lossval.rows import ROW_ID, feature_columns
-from tasks.drift import value_drift_table
+from lossval.rows import feature_columns
 from tasks.project import Project
-from tasks.retrain import HEADLINE
 from tasks.secrets import redact  # noqa: F401  (re-exported: tasks.tracking.redact)
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
 PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
          "values_drift.png": "Value distribution across runs"}
+CHAMPION = "champion"  # the registered model's alias on the gate's promoted variant
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
 
 
@@ -194,56 +192,6 @@ def _warn(message: str) -> None:
         logging.getLogger(__name__).warning("%s", message)
 
 
-def build_report(project: Project, *, values: pd.DataFrame, flagged_ids: list[str], threshold: float, rule: str,
-                 history: pd.DataFrame, counts: Mapping[str, int], scores: Mapping[str, float], quarantine: pd.DataFrame,
-                 ledger: Ledger, run_name: str, device: str) -> dict[str, Path]:
-    """Write the plots and report.html into the reports folder; return name -> path."""
-    task_ = project.params.base.task
-    metric = HEADLINE[task_]
-    v = values["value"].to_numpy()
-    flagged = values[ROW_ID].isin(set(flagged_ids)).to_numpy()
-    images = {
-        "values_hist.png": report_lib.value_histogram(v, flagged, threshold),
-        "values_sorted.png": report_lib.sorted_values(v, flagged, threshold),
-        "training.png": report_lib.training_curves(history),
-        "scores.png": report_lib.score_bars(scores, metric),
-        "values_drift.png": report_lib.value_drift(value_drift_table(
-            *connect(project), dataset=dataset_name(project), current=_value_distribution(v))),
-    }
-    value_rows = quarantine[quarantine["stage"] == "value"]
-    worst = pd.concat([value_rows, quarantine[quarantine["stage"] == "schema"]]).head(25).drop(columns=["stage"])
-    status = ledger.status()
-    runs = ledger.runs()
-    previous = _previous_counts(project)
-    data = report_lib.ReportData(
-        title=f"lossval-clean: {run_name}",
-        counts=counts,
-        scores=scores,
-        metric=metric,
-        rule=rule,
-        worst=worst,
-        images={PLOTS[k]: png for k, png in images.items()},
-        details={"dataset": project.params.ingest.path, "task": task_, "device": device, "runs in ledger": str(len(runs))},
-        repeated=status[status["times_quarantined"] > 1].head(25) if not status.empty else None,
-        previous_counts=previous,
-    )
-    paths = {name: write_bytes(png, project.reports_dir / name) for name, png in images.items()}
-    paths["report.html"] = write_text(report_lib.render_html(data), project.reports_dir / "report.html")
-    return paths
-
-
-def _previous_counts(project: Project) -> dict[str, int] | None:
-    path = project.work_file("run.json")
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get("counts")
-
-
-def run_record(*, run_id: str, trigger: str, counts: Mapping[str, int], scores: Mapping[str, float]) -> dict:
-    """What work/run.json keeps of a run: the next run's report compares its counts with these."""
-    return {"run_id": run_id, "trigger": trigger, "counts": dict(counts), "scores": dict(scores)}
-
-
 def log_run(
     project: Project,
     run_id: str,
@@ -260,8 +208,16 @@ def log_run(
     train_frame: pd.DataFrame,
     snapshot_hash: str,
     history: pd.DataFrame | None = None,
+    gate: Mapping | None = None,
+    calibration: Mapping[str, float] | None = None,
+    unreliable: bool = False,
 ) -> tuple[str, str]:
     """Log everything but the live epoch metrics; register the downstream model last.
+
+    ``downstream_state`` is the champion's model (the gate's promoted variant): it is registered and gets
+    the alias ``champion``. ``gate`` (tasks.retrain.gate_record) adds the tag ``promoted``, the reason and
+    the gains with their intervals; ``calibration`` (Calibration.as_metrics) the canary metrics;
+    ``unreliable`` the tag ``valuation_unreliable``.
 
     Returns (model URI, registered version).
     """
@@ -270,6 +226,14 @@ def log_run(
     client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
     now = int(time.time() * 1000)
     metrics = {**counts, **scores, **extra_metrics, **_value_distribution(values["value"].to_numpy())}
+    metrics |= {k: v for k, v in (calibration or {}).items() if np.isfinite(v)}
+    tags = {"valuation_unreliable": "true"} if unreliable else {}
+    if gate:
+        metrics |= {**gate["metrics"], "test_rows": gate["test_rows"]}
+        tags |= {"promoted": gate["promoted"], "champion_reason": gate["reason"][:5000],
+                 "test_resolves_one_point": str(gate["resolves_one_point"]).lower()}
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
     client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
     if history is not None:  # runs that were not watched live (dvc repro)
         rows = history.to_dict("records")
@@ -298,7 +262,11 @@ def log_run(
             pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
         )
         mlflow.set_tag("dvc_snapshot", snapshot_hash)
-    return info.model_uri, str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    name = project.params.tracking.registered_model
+    client.set_model_version_tag(name, version, "variant", gate["promoted"] if gate else "clean")
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return info.model_uri, version
 
 
 def _value_distribution(values: np.ndarray) -> dict[str, float]:
@@ -307,16 +275,29 @@ def _value_distribution(values: np.ndarray) -> dict[str, float]:
     return {**dict(zip(names, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
 
 
+def _champion_version(project: Project) -> str | None:
+    """The version holding the alias ``champion`` now, or None."""
+    client, _ = connect(project)
+    try:
+        return str(client.get_model_version_by_alias(project.params.tracking.registered_model, CHAMPION).version)
+    except Exception:  # no registered model or no alias yet
+        return None
+
+
 @task(name="record", retries=2, retry_delay_seconds=5)
 def record(project: Project, run_id: str, **inputs) -> str:
     """Log the run to MLflow (retried: a tracking server can blip). On rollback the registered
     model version and the snapshot tag are removed, so nothing points at an unpublished snapshot."""
+    txn = get_transaction()
+    if txn is not None and not txn.get("champion_saved", False):  # the rollback gives the alias back (first attempt only)
+        txn.set("previous_champion", _champion_version(project))
+        txn.set("champion_saved", True)
     try:
         uri, version = log_run(project, run_id, **inputs)
     except BaseException as e:
         # Prefect runs on_rollback only for tasks that succeeded: this attempt's registration is undone here
         try:
-            unregister_run(project, run_id)
+            unregister_run(project, run_id, previous_champion=txn.get("previous_champion", None) if txn is not None else None)
         except Exception as cleanup:  # MLflow down: the flow's rollback and the next run's check see the rest
             _warn(f"could not remove this attempt's model versions: {redact(str(cleanup))[:300]}")
         if not isinstance(e, Exception) or "://" not in str(e):
@@ -330,14 +311,20 @@ def record(project: Project, run_id: str, **inputs) -> str:
 @record.on_rollback
 def _unregister(txn) -> None:
     """Remove every model version this run registered (a retried record may have registered one before failing)."""
-    unregister_run(txn.get("project"), txn.get("run_id"))
+    unregister_run(txn.get("project"), txn.get("run_id"), previous_champion=txn.get("previous_champion", None))
 
 
-def unregister_run(project: Project, run_id: str) -> None:
-    """Delete the model versions ``run_id`` registered and its ``dvc_snapshot`` tag."""
+def unregister_run(project: Project, run_id: str, *, previous_champion: str | None = None) -> None:
+    """Delete the model versions ``run_id`` registered and its ``dvc_snapshot`` tag; give the alias
+    ``champion`` back to ``previous_champion`` (the version that held it before the run)."""
     client, _ = connect(project)
     for version in client.search_model_versions(f"name='{project.params.tracking.registered_model}'"):
         if version.run_id == run_id:
             client.delete_model_version(version.name, version.version)
+    if previous_champion is not None:
+        try:
+            client.set_registered_model_alias(project.params.tracking.registered_model, CHAMPION, previous_champion)
+        except Exception:  # the previous version was deleted by hand: no champion to give back
+            pass
     if client.get_run(run_id).data.tags.get("dvc_snapshot"):
         client.delete_tag(run_id, "dvc_snapshot")

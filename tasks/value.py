@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 
 from lossval import LossVal
 from lossval._types import Callback
+from lossval.canary import make_canaries
 from lossval.io import write_parquet, write_text, write_with
 from lossval.model import export_state
 from lossval.reasons import row_reasons
@@ -20,15 +21,17 @@ from tasks.project import Project
 from tasks.reference import Split
 
 VALUE_COLUMNS = [ROW_ID, "value", "loss_part", "transport_part", "reason"]
+CANARY_COLUMNS = [ROW_ID, "kind", "value", "loss_part", "transport_part"]
 
 
 @dataclass(frozen=True)
 class Valued:
-    values: pd.DataFrame  # row_id, value, loss_part, transport_part, reason (label|feature)
+    values: pd.DataFrame  # row_id, value, loss_part, transport_part, reason (label|feature): training rows only
     history: pd.DataFrame  # per-epoch metrics
     model_state: dict  # lossval.model.export_state of the LossVal network
     device: str
     seconds: float
+    canaries: pd.DataFrame  # row_id (canary-<i>), kind (clean|labels|features), value, loss_part, transport_part; never an output
 
 
 def check_options(options: dict) -> None:
@@ -65,24 +68,45 @@ def value_rows(project: Project, split: Split, callbacks: Sequence[Callback] = (
         callbacks=callbacks,
         **options,
     )
+    reference = split.reference
+    canaries = make_canaries(
+        reference[features], reference[base.target], task=base.task, share=project.params.quarantine.canary_share,
+        seed=base.seed, min_reference=2,
+    )
+    # Canaries are valued with the training rows (their ids cannot collide: row ids are hex or user ids without this prefix)
+    # and split off right after the fit: they reach no output, table or count.
+    canary_ids = pd.Index([f"canary-{i}" for i in range(len(canaries.X))], name=ROW_ID)
+    X = pd.concat([train[features], canaries.X.set_index(canary_ids)])
+    y = pd.concat([train[base.target], canaries.y.set_axis(canary_ids)])
     started = time.perf_counter()
-    lv.fit(train[features], train[base.target], split.reference[features], split.reference[base.target])
+    lv.fit(X, y, reference.loc[canaries.keep, features], reference.loc[canaries.keep, base.target])
     seconds = time.perf_counter() - started
-    parts = lv.parts_
+    is_canary = lv.values_.index.isin(canary_ids)
+    parts = lv.parts_.loc[~is_canary]
     values = pd.DataFrame(
         {
-            ROW_ID: lv.values_.index.astype(str),
-            "value": lv.values_.to_numpy(),
+            ROW_ID: lv.values_.index[~is_canary].astype(str),
+            "value": lv.values_.to_numpy()[~is_canary],
             "loss_part": parts["loss_part"].to_numpy(),
             "transport_part": parts["transport_part"].to_numpy(),
             "reason": row_reasons(parts).to_numpy(),
         }
     )
-    return Valued(values=values, history=lv.history_, model_state=export_state(lv), device=str(lv.device_), seconds=seconds)
+    canary_values = pd.DataFrame(
+        {
+            ROW_ID: canary_ids.astype(str),
+            "kind": canaries.kind.astype(str),
+            "value": lv.values_.to_numpy()[is_canary],
+            "loss_part": lv.parts_["loss_part"].to_numpy()[is_canary],
+            "transport_part": lv.parts_["transport_part"].to_numpy()[is_canary],
+        }
+    )
+    return Valued(values=values, history=lv.history_, model_state=export_state(lv), device=str(lv.device_), seconds=seconds, canaries=canary_values)
 
 
 def save_valued(project: Project, valued: Valued) -> None:
     write_parquet(valued.values, project.work_file("values.parquet"))
+    write_parquet(valued.canaries, project.work_file("canaries.parquet"))
     write_text(valued.history.to_csv(index=False), project.work_file("history.csv"))
     write_with(project.work_file("lossval_model.pt"), lambda tmp: torch.save({**valued.model_state, "device": valued.device, "seconds": valued.seconds}, tmp))
 
@@ -96,6 +120,7 @@ def load_valued(project: Project) -> Valued:
         model_state=state,
         device=device,
         seconds=seconds,
+        canaries=pd.read_parquet(project.work_file("canaries.parquet")),
     )
 
 
