@@ -78,7 +78,7 @@ def lossval_clean(
             report_paths = build_report(
                 project, values=valued.values, flagged_ids=cleaned.flagged_ids, threshold=cleaned.decision.threshold,
                 rule=cleaned.decision.rule, history=valued.history, counts=cleaned.counts, scores=retrained.scores,
-                quarantine=cleaned.quarantine, ledger=cleaned.ledger, run_name=run_id, device=valued.device,
+                quarantine=cleaned.quarantine, ledger=cleaned.ledger, run_name=run_id, device=valued.device, imputed=split.check,
             )
             # Publish all-or-nothing: any failure below rolls every step back.
             with transaction() as txn:

@@ -34,7 +34,7 @@ def reference(project: Project) -> None:
     from tasks import reference as reference_step
 
     valid, _ = ingest_step.load_validated(project)
-    features = ingest_step.feature_names(project, list(valid.columns))
+    features = ingest_step.feature_names(project, valid)
     reference_step.save_split(project, reference_step.split_reference(project, valid, features, logger))
 
 
@@ -95,7 +95,7 @@ def record(project: Project) -> None:
         paths = tracking.build_report(
             project, values=valued.values, flagged_ids=flagged_ids, threshold=counts_file["threshold"], rule=counts_file["rule"],
             history=valued.history, counts=counts, scores=retrained.scores, quarantine=quarantine_table,
-            ledger=Ledger.load(project.ledger_path), run_name=run_id, device=valued.device,
+            ledger=Ledger.load(project.ledger_path), run_name=run_id, device=valued.device, imputed=split.check,
         )
         write_json(tracking.run_record(run_id=run_id, trigger="dvc", counts=counts, scores=retrained.scores), project.work_file("run.json"))
         tracking.log_run(

@@ -29,7 +29,7 @@ from prefect import get_run_logger, task
 from lossval import report as report_lib
 from lossval.io import write_bytes, write_json, write_text
 from lossval.ledger import Ledger
-from lossval.model import module_from_state
+from lossval.model import design_input, module_from_state
 from lossval.rows import ROW_ID, feature_columns
 from tasks.drift import value_drift_table
 from tasks.project import Project
@@ -182,8 +182,10 @@ class EpochLogger:
 
 def build_report(project: Project, *, values: pd.DataFrame, flagged_ids: list[str], threshold: float, rule: str,
                  history: pd.DataFrame, counts: Mapping[str, int], scores: Mapping[str, float], quarantine: pd.DataFrame,
-                 ledger: Ledger, run_name: str, device: str) -> dict[str, Path]:
-    """Write the plots and report.html into the reports folder; return name -> path."""
+                 ledger: Ledger, run_name: str, device: str, imputed: Mapping[str, float] | None = None) -> dict[str, Path]:
+    """Write the plots and report.html into the reports folder; return name -> path.
+
+    ``imputed``: the reference check's ``imputed_cells*`` counts (shown per column)."""
     task_ = project.params.base.task
     metric = HEADLINE[task_]
     v = values["value"].to_numpy()
@@ -209,13 +211,19 @@ def build_report(project: Project, *, values: pd.DataFrame, flagged_ids: list[st
         rule=rule,
         worst=worst,
         images={PLOTS[k]: png for k, png in images.items()},
-        details={"dataset": project.params.ingest.path, "task": task_, "device": device, "runs in ledger": str(len(runs))},
+        details={"dataset": project.params.ingest.path, "task": task_, "device": device, "runs in ledger": str(len(runs)),
+                 "imputed cells": _imputed_text(imputed or {})},
         repeated=status[status["times_quarantined"] > 1].head(25) if not status.empty else None,
         previous_counts=previous,
     )
     paths = {name: write_bytes(png, project.reports_dir / name) for name, png in images.items()}
     paths["report.html"] = write_text(report_lib.render_html(data), project.reports_dir / "report.html")
     return paths
+
+
+def _imputed_text(imputed: Mapping[str, float]) -> str:
+    per_column = {k.split(".", 1)[1]: int(v) for k, v in imputed.items() if k.startswith("imputed_cells.")}
+    return ", ".join(f"{c}: {n}" for c, n in per_column.items()) if per_column else "none"
 
 
 def _previous_counts(project: Project) -> dict[str, int] | None:
@@ -275,12 +283,12 @@ def log_run(
                                     targets=project.params.base.target),
             context="training",
         )
-        example = np.array(train_frame[features].head(5).to_numpy(dtype=np.float32), copy=True)
+        rows = train_frame[features].head(5)  # each model's own input (its categorical levels may differ)
         requirements = [f"torch=={torch.__version__.split('+')[0]}"]
         mlflow.pytorch.log_model(module_from_state(lossval_state), name="lossval_model", serialization_format="pt2",
-                                 input_example=example, pip_requirements=requirements)
+                                 input_example=design_input(lossval_state, rows), pip_requirements=requirements)
         info = mlflow.pytorch.log_model(
-            module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=example,
+            module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=design_input(downstream_state, rows),
             pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
         )
         mlflow.set_tag("dvc_snapshot", snapshot_hash)
