@@ -30,6 +30,8 @@ from schemas.params import Params, ParamsError
 SAMPLE_ROWS = 100_000
 #: A categorical column with more distinct values in the sample is written without levels (any level allowed).
 MAX_DECLARED_LEVELS = 200
+#: Reference rows the inferred sample_fraction aims at most (the paper used 10 % of 1000 training rows).
+MAX_REFERENCE_ROWS = 1000
 #: A numeric target with more distinct values than this is taken as regression when --task is not given.
 REGRESSION_DISTINCT = 20
 
@@ -71,6 +73,7 @@ def infer_params(
             result does not validate.
     """
     raw = read_table(path)
+    n_rows = len(raw)
     if target not in raw.columns:
         raise ParamsError(f"--target {target!r} is not a column of {Path(path).name}; columns are {list(map(str, raw.columns))}")
     if len(raw) > sample_rows:
@@ -97,6 +100,7 @@ def infer_params(
     tree["base"].update(task=task, target=target)
     tree["ingest"].update(path=path_in_params, format="auto", id_column=None)
     tree["reference"]["path"] = None
+    tree["reference"]["sample_fraction"] = reference_fraction(n_rows, tree["reference"])
     classes = sorted(typed[target].dropna().astype(str).unique().tolist()) if task == "classification" else None
     tree["validate"].update(schema_name="params", features=None, classes=classes, ranges=ranges, columns=columns)
     try:
@@ -105,6 +109,15 @@ def infer_params(
         raise ParamsError(f"the inferred parameters do not validate: {e}") from e
     left_out = {c: why[c] for c, k in kinds.items() if k == "ignore" and c != target}
     return tree, left_out
+
+
+def reference_fraction(n_rows: int, reference: dict[str, Any]) -> float:
+    """The share of the data sampled as reference: the default, but at most about
+    :data:`MAX_REFERENCE_ROWS` reference rows (each OT problem costs O(batch x reference rows):
+    docs/benchmarks.md, section 3), and at least ``min_rows`` with a 1.5x margin (at most 0.5)."""
+    kept = (1 - reference["test_fraction"]) * n_rows  # reference rows per unit of sample_fraction
+    fraction = min(reference["sample_fraction"], MAX_REFERENCE_ROWS / kept)
+    return round(min(0.5, max(fraction, 1.5 * reference["min_rows"] / kept)), 4)
 
 
 def header(path: str, *, rows: int, left_out: dict[str, str]) -> str:

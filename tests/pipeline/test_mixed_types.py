@@ -45,6 +45,7 @@ def test_init_writes_every_column_kind_and_refuses_to_overwrite(adult_project, c
     assert sorted(c for c, r in columns.items() if r["kind"] == "categorical" and c != "target") == sorted(CATEGORICAL)
     assert "Private" in columns["workclass"]["levels"] and columns["target"]["missing"] == "quarantine"
     assert tree["validate"]["ranges"]["age"] == [17.0, 90.0]
+    assert tree["reference"]["path"] is None and tree["reference"]["sample_fraction"] == 0.25  # 75 reference rows expected
     assert main(["init", "data/adult.csv", "--target", "target", "--output", "adult.yaml"]) == 2  # exists now
 
 
@@ -52,7 +53,6 @@ def test_raw_table_runs_with_imputation_and_categories(adult_project):
     assert main(["init", "data/adult.csv", "--target", "target", "--output", "adult.yaml"]) == 0
     tree = yaml.safe_load((adult_project / "adult.yaml").read_text())
     tree["value"]["epochs"] = tree["retrain"]["epochs"] = 2
-    tree["reference"]["sample_fraction"] = 0.3  # 600 rows: about 90 reference rows, 90 test rows
     (adult_project / "adult.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
     raw = pd.read_csv(adult_project / "data" / "adult.csv", dtype=str, keep_default_na=False)
     odd = raw.iloc[[0]].assign(race="Martian")  # a level the inferred schema does not know
