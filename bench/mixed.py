@@ -156,7 +156,7 @@ def report(out: Path) -> str:
     lines = ["| noise | table | method | F1 | AUROC | test acc. all rows | test acc. cleaned | change | rows flagged | runs |", "|---|---|---|---|---|---|---|---|---|---|"]
     for (kind, dataset, method), r in mean.iterrows():
         lines.append(
-            f"| {kind} | {dataset} | {method} | {r.f1:.3f} | {r.auroc:.3f} | {r['all']:.4f} | {r.clean:.4f} | {r.clean - r['all']:+.4f} | {r.flagged:.0f} | {r.runs} |"
+            f"| {kind} | {dataset} | {method} | {r.f1:.3f} | {r.auroc:.3f} | {r['all']:.4f} | {r.clean:.4f} | {r.clean - r['all']:+.4f} | {r.flagged:.0f} | {int(r.runs)} |"
         )
     return "\n".join(lines)
 

@@ -128,7 +128,8 @@ def header(path: str, *, rows: int, left_out: dict[str, str]) -> str:
         "# validate.columns has every column's kind (numeric | categorical | boolean | ignore), the levels",
         "# seen in the sample and validate.ranges the numeric ranges seen; a cell outside them follows",
         "# validate.unknown_level / fails the range check. Missing feature cells: validate.missing.",
-        "# reference.path is null: a seeded sample of the data is the reference (point it at trusted rows).",
+        "# reference.path is null: a seeded sample of the data is the reference (point it at trusted rows);",
+        "# reference.sample_fraction is sized for this table: at least min_rows, at most about 1000 reference rows.",
     ]
     lines += [f"# left out (kind: ignore): {c}: {why}" for c, why in left_out.items()]
     return "\n".join(lines) + "\n"
