@@ -1,5 +1,6 @@
 """The ``lossval-clean`` command line.
 
+    lossval-clean init PATH --target COLUMN    # a params file for your table, inferred from a sample of it
     lossval-clean demo                         # the whole flow on a noised copy of the bundled example
     lossval-clean run [--set key=value ...]    # the flow on params.yaml
     lossval-clean quarantine [--history]       # what is quarantined now / ever
@@ -74,6 +75,37 @@ def _print_summary(project, summary: dict) -> None:
 
 #: The demo's clean test set (data/example/README.md): 4000 rows, enough for the gate to resolve about one point.
 DEMO_TEST = "data/example/electricity_test.csv"
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Infer a complete params file for a table: params.yaml when the project has none, else --output."""
+    import yaml
+
+    from schemas.inference import SAMPLE_ROWS, header, infer_params, write_params
+    from tasks.project import PARAMS_FILE, find_root
+
+    try:
+        root = find_root(args.project)
+    except ParamsError:
+        root = Path(args.project or os.environ.get("LOSSVAL_PROJECT_DIR") or Path.cwd()).resolve()
+    defaults_file = root / PARAMS_FILE if (root / PARAMS_FILE).is_file() else Path(__file__).resolve().parents[1] / PARAMS_FILE
+    if args.output is None and (root / PARAMS_FILE).exists():
+        raise ParamsError(f"{root / PARAMS_FILE} exists: pass --output FILE for the inferred parameters (nothing was written)")
+    destination = root / (args.output or PARAMS_FILE)
+    source = Path(args.path).resolve()
+    tree, left_out = infer_params(
+        source, target=args.target, task=args.task, defaults=yaml.safe_load(defaults_file.read_text()),
+        path_in_params=os.path.relpath(source, root), sample_rows=args.sample_rows or SAMPLE_ROWS,
+    )  # fmt: skip
+    write_params(tree, destination, comment=header(args.path, rows=args.sample_rows or SAMPLE_ROWS, left_out=left_out))
+    kinds = [rule["kind"] for name, rule in tree["validate"]["columns"].items() if name != args.target]
+    print(f"wrote {destination}: task {tree['base']['task']}, target {args.target!r}, "
+          + ", ".join(f"{kinds.count(k)} {k}" for k in ("numeric", "categorical", "boolean", "ignore") if kinds.count(k)))
+    for column, why in left_out.items():
+        print(f"  left out: {column!r} ({why})")
+    params_option = "" if destination.name == PARAMS_FILE and destination.parent == root else f" --params {os.path.relpath(destination, root)}"
+    print(f"review it, then: lossval-clean{params_option} run")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -251,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger", default="manual", choices=["manual", "scheduled", "dvc"], help=argparse.SUPPRESS)
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait if another run holds the project (default: fail at once)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("init", help="write a params file for a table, inferred from a sample of it (pandera.infer_schema)")
+    p.add_argument("path", help="the table, CSV or Parquet")
+    p.add_argument("--target", required=True, help="the label column")
+    p.add_argument("--task", choices=["classification", "regression"], default=None, help="default: inferred from the target")
+    p.add_argument("--output", default=None, help="file to write, relative to the project (default params.yaml, only when none exists)")
+    p.add_argument("--sample-rows", type=int, default=None, help="rows read for the inference (default 100000)")
+    p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("demo", help="the whole flow on a noised copy of the bundled example")
     p.add_argument("--rate", type=float, default=0.1, help="share of rows to corrupt (half labels, half features; default 0.1)")

@@ -34,7 +34,7 @@ def reference(project: Project) -> None:
     from tasks import reference as reference_step
 
     valid, _ = ingest_step.load_validated(project)
-    features = ingest_step.feature_names(project, list(valid.columns))
+    features = ingest_step.feature_names(project, valid)
     reference_step.save_split(project, reference_step.split_reference(project, valid, features, logger))
 
 

@@ -24,6 +24,7 @@ from lossval.errors import NotFittedError, TrainingDivergedError
 from lossval.loss import row_losses
 from lossval.network import PAPER_ARCHITECTURE, build_mlp, resolve_device, seeded
 from lossval.preprocessing import LabelCodec, Standardizer
+from lossval.tabular import MAX_LEVELS, TabularEncoder, is_mixed
 
 
 class TabularNetwork:
@@ -32,7 +33,12 @@ class TabularNetwork:
     Features are standardised with the training rows' mean and standard
     deviation (constant columns map to 0); regression targets too, and
     predictions are mapped back. Class labels may be of any hashable type;
-    ``predict`` returns them as given.
+    ``predict`` returns them as given. A DataFrame may also hold categorical
+    (``category`` / ``object`` / ``string``) and boolean columns: they are
+    one-hot / 0-1 encoded by :class:`lossval.tabular.TabularEncoder` (at most
+    ``max_levels`` columns per categorical feature, rarer levels pooled into
+    ``other``); ``feature_names_in_`` then names the encoded columns
+    (``workclass=Private``) and ``encoder_`` holds the encoding.
     """
 
     def __init__(
@@ -48,8 +54,10 @@ class TabularNetwork:
         random_state: int | None = None,
         progress: bool | None = None,
         callbacks: Sequence[Callback] = (),
+        max_levels: int = MAX_LEVELS,
     ) -> None:
         self.task = check_task(task)
+        self.max_levels = check_int("max_levels", max_levels, minimum=2)
         default_layers, default_activation = PAPER_ARCHITECTURE[self.task]
         self.epochs = check_int("epochs", epochs)
         self.batch_size = check_int("batch_size", batch_size)
@@ -84,11 +92,12 @@ class TabularNetwork:
     # ---- data ------------------------------------------------------------
     def _fit_inputs(self, X: Features, y: Target) -> tuple[Tensor, Tensor, pd.Index]:
         """Check and encode the training rows; fit the scalers. Returns (X (N, D), y, index)."""
-        values, index, columns = as_features(X, "X_train")
+        self.encoder_ = TabularEncoder.fit(X, max_levels=self.max_levels, name="X_train") if is_mixed(X) else None
+        values, index, columns = as_features(X if self.encoder_ is None else self.encoder_.design(X, name="X_train"), "X_train")
         target = as_target(y, "y_train", task=self.task, n_rows=len(values), rows_name="X_train")
         self.feature_names_in_ = columns
         self.n_features_in_ = values.shape[1]
-        self.feature_scaler_ = Standardizer.fit(values)
+        self.feature_scaler_ = Standardizer.fit(values) if self.encoder_ is None else self.encoder_.scaler
         self.device_ = resolve_device(self.device)
         if self.task == "classification":
             self.label_codec_ = LabelCodec.fit(target)
@@ -104,7 +113,9 @@ class TabularNetwork:
 
     def _features(self, X: Features, name: str) -> tuple[Tensor, pd.Index]:
         """Check new rows against the training columns and scale them: (N, D)."""
-        if isinstance(X, pd.DataFrame) and self.feature_names_in_ is not None:
+        if self.encoder_ is not None:
+            X = self.encoder_.design(X, name=name)
+        elif isinstance(X, pd.DataFrame) and self.feature_names_in_ is not None:
             missing = [c for c in self.feature_names_in_ if c not in set(map(str, X.columns))]
             if missing:
                 raise ValueError(f"{name} lacks the training feature columns {missing}")
@@ -203,7 +214,10 @@ def export_state(estimator: TabularNetwork) -> dict[str, Any]:
     """Weights and the few settings needed to rebuild :meth:`TabularNetwork.export_module`.
 
     Plain tensors, numbers and strings only, so ``torch.load(..., weights_only=True)``
-    reads it back without unpickling code.
+    reads it back without unpickling code. The module's input is the design matrix
+    (``feature_names``); for a mixed-type frame ``encoder`` holds
+    :meth:`lossval.tabular.TabularEncoder.state` (``{}`` for numeric features), and
+    :func:`design_input` builds that input from raw rows.
     """
     module = estimator.export_module()
     return {
@@ -215,7 +229,17 @@ def export_state(estimator: TabularNetwork) -> dict[str, Any]:
         "activation": estimator.activation,
         "feature_names": list(estimator.feature_names_in_ or []),
         "classes": [str(c) for c in estimator.classes_] if estimator.task == "classification" else [],
+        "encoder": estimator.encoder_.state() if estimator.encoder_ is not None else {},
     }
+
+
+def design_input(state: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    """The serving module's float32 input (N, D) for raw feature rows ``frame``, per :func:`export_state`'s ``state``."""
+    if state.get("encoder"):
+        frame = TabularEncoder.from_state(state["encoder"]).design(frame)
+    else:
+        frame = frame[state["feature_names"]] if state["feature_names"] else frame
+    return np.array(frame.to_numpy(dtype=np.float32), copy=True)
 
 
 def module_from_state(state: dict[str, Any]) -> nn.Module:

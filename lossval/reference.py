@@ -12,25 +12,33 @@ deserves a warning.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lossval.ot import SinkhornToReference, diameter_bound
 from lossval.preprocessing import Standardizer
+from lossval.tabular import TabularEncoder, is_mixed
 
 
-def reference_distance(X_train: np.ndarray, X_ref: np.ndarray, *, seed: int = 0, max_rows: int = 1000) -> dict[str, float]:
+def reference_distance(X_train: np.ndarray | pd.DataFrame, X_ref: np.ndarray | pd.DataFrame, *, seed: int = 0, max_rows: int = 1000) -> dict[str, float]:
     """Divergence of the reference set to the training rows, and its ratio to train-vs-train.
 
     Args:
         X_train: (N, D) training features; X_ref: (M, D) reference features (same columns).
+            DataFrames with categorical or boolean columns are encoded as LossVal encodes
+            them (:mod:`lossval.tabular`), so the distance is the one LossVal's OT term sees.
 
     Returns:
         ``reference_distance``, ``train_distance`` (two disjoint training samples)
         and ``reference_distance_ratio`` (the first over the second; higher = farther).
     """
-    scaler = Standardizer.fit(X_train)
-    train = scaler.transform(X_train)
-    ref = scaler.transform(X_ref)
+    if is_mixed(X_train):
+        encoder = TabularEncoder.fit(X_train)
+        train, ref = encoder.transform(X_train), encoder.transform(X_ref, name="X_ref")
+    else:
+        scaler = Standardizer.fit(np.asarray(X_train, dtype=np.float64))
+        train = scaler.transform(np.asarray(X_train, dtype=np.float64))
+        ref = scaler.transform(np.asarray(X_ref, dtype=np.float64))
     rng = np.random.default_rng(seed)
     n = int(min(len(ref), max_rows, len(train) // 2))
     if n < 2:

@@ -56,6 +56,7 @@ from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
 from lossval.ot import SOLVERS, SinkhornToReference, chunk_entries, diameter_bound
 from lossval.row_weights import OPTIMIZERS, WeightStepper
+from lossval.tabular import MAX_LEVELS
 
 WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
 #: Default step of the weights under the "normalized" optimizers: a typical row moves by 4 % of the
@@ -111,6 +112,11 @@ class LossVal(TabularNetwork):
             (``None`` = ``batch_size``: one group per batch, the paper's objective). Lets a
             large ``batch_size`` train the network fast while the OT term keeps the paper's
             batch size (its batch self-term costs ``O(ot_batch_size)`` per row).
+        max_levels: a DataFrame's categorical (``category`` / ``object``) and boolean columns are
+            encoded inside (:mod:`lossval.tabular`): one-hot, at most ``max_levels`` columns per
+            feature (default 32; rarer levels pool into ``other``). The OT ground cost then weighs
+            a category change like a one-standard-deviation change of a numeric feature
+            (squared distance 1 each).
 
     Learned attributes: ``values_`` (Series, index of ``X_train``), ``model_``
     (the trained network), ``history_`` (per-epoch metrics), ``parts_``
@@ -148,6 +154,7 @@ class LossVal(TabularNetwork):
         max_weight: float = 1e3,
         reference_rows: int | None = None,
         ot_batch_size: int | None = None,
+        max_levels: int = MAX_LEVELS,
     ) -> None:
         super().__init__(
             task,
@@ -160,6 +167,7 @@ class LossVal(TabularNetwork):
             random_state=random_state,
             progress=progress,
             callbacks=callbacks,
+            max_levels=max_levels,
         )
         self.weight_updates = check_choice("weight_updates", weight_updates, WEIGHT_UPDATES)
         if weight_optimizer is None:

@@ -5,7 +5,8 @@ Two ways to get a schema:
 * a ``DataFrameModel`` written for a known dataset (``ElectricityExample``,
   the bundled example), chosen with ``validate.schema_name``;
 * ``validate.schema_name: params``: a schema built from ``params.yaml``
-  (feature columns, allowed classes, ranges) for any other dataset.
+  (feature columns and their kinds, allowed classes and levels, ranges,
+  missing-cell policies; :mod:`schemas.columns`) for any other dataset.
 
 :func:`validate_rows` checks the file as a whole first (columns present,
 numeric columns numeric, rows left) and raises :class:`DatasetError` with one
@@ -20,14 +21,15 @@ failure table ``row_id, reason`` where a reason reads
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from lossval.rows import ROW_ID
+from schemas.columns import column_rules, map_unknown, parse_boolean, table_schema
 
 
 class ElectricityExample(pa.DataFrameModel):
@@ -62,27 +64,22 @@ class ValidationResult:
     features: list[str]
     extra_columns: list[str]
     failure_cases: pd.DataFrame  # pandera's full table, kept for the record
+    left_out: dict[str, str] = field(default_factory=dict)  # columns detected as non-features: why
 
 
-_FINITE = pa.Check(lambda s: np.isfinite(s.astype(float)), element_wise=False, name="finite")
+def schema_from_params(frame: pd.DataFrame, *, params: Any, reserved: tuple[str, ...] = ()) -> pa.DataFrameSchema:
+    """A schema for any dataset, from ``params.yaml``'s ``validate`` section (kinds: :mod:`schemas.columns`).
 
-
-def schema_from_params(*, features: list[str], target: str, task: str, classes: list | None, ranges: dict) -> pa.DataFrameSchema:
-    """A schema for any dataset, from ``params.yaml``'s ``validate`` section."""
-    columns = {}
-    for name in features:
-        checks = [_FINITE]
-        if name in ranges:
-            low, high = ranges[name]
-            checks.append(pa.Check.in_range(low, high))
-        columns[name] = pa.Column(float, checks=checks, nullable=False)
-    target_checks = [pa.Check.isin([str(c) for c in classes])] if classes is not None and task == "classification" else []
-    if task == "regression":
-        target_checks.append(_FINITE)
-        if target in ranges:
-            target_checks.append(pa.Check.in_range(*ranges[target]))
-    columns[target] = pa.Column(float if task == "regression" else None, checks=target_checks, nullable=False)
-    return pa.DataFrameSchema(columns, strict=False, coerce=False, name="params")
+    ``frame`` is the raw table; undeclared columns get the kind detected from it.
+    """
+    base, cfg = params.base, params.validate_
+    kinds, left_out = column_rules(
+        frame, target=base.target, features=cfg.features, declared=cfg.columns, id_column=params.ingest.id_column, reserved=reserved,
+    )  # fmt: skip
+    return table_schema(
+        kinds, target=base.target, task=base.task, classes=cfg.classes, ranges=cfg.ranges, declared=cfg.columns,
+        missing=cfg.missing, unknown_level=cfg.unknown_level, left_out=left_out,
+    )  # fmt: skip
 
 
 def model_schema(name: str) -> pa.DataFrameSchema:
@@ -121,9 +118,19 @@ def validate_rows(
     if missing:
         raise DatasetError(f"feature column(s) {missing} not found; columns are {columns}")
     extra = [c for c in columns if c not in schema.columns and c != id_column]
-    numeric = list(features) + ([target] if task == "regression" else [])
+    numeric = [c for c in features if _kind(schema, c) == "numeric"] + ([target] if task == "regression" else [])
     coerced = frame.copy()
     reasons: dict[object, list[str]] = {}
+    for name in features:
+        meta = schema.columns[name].metadata or {}
+        if meta.get("kind") == "boolean":
+            coerced[name], bad = parse_boolean(frame[name])
+            for idx in frame.index[bad.to_numpy()]:
+                reasons.setdefault(idx, []).append(f"schema:not_boolean:{name}")
+        elif meta.get("kind") == "categorical":
+            coerced[name] = frame[name].astype(str).str.strip().where(frame[name].notna(), None)
+            if meta.get("levels") is not None and meta.get("unknown_level") == "other":
+                coerced[name] = map_unknown(coerced[name], meta["levels"])
     for name in numeric:
         raw = frame[name]
         values = pd.to_numeric(raw, errors="coerce")
@@ -156,7 +163,7 @@ def validate_rows(
         for row in failure_cases.itertuples(index=False):
             found = reasons.setdefault(row.index, [])
             check = _check_name(row.check)
-            if check == "not_nullable" and f"schema:not_numeric:{row.column}" in found:
+            if check == "not_nullable" and {f"schema:not_numeric:{row.column}", f"schema:not_boolean:{row.column}"} & set(found):
                 continue  # the value was there but not a number: already said
             found.append(f"schema:{check}:{row.column}")
     failed = coerced.index.isin(list(reasons))
@@ -167,4 +174,13 @@ def validate_rows(
     failures = pd.DataFrame(
         {ROW_ID: frame.loc[failed, ROW_ID].to_numpy(), "reason": [";".join(dict.fromkeys(reasons[i])) for i in frame.index[failed]]}
     )
-    return ValidationResult(valid=valid, failures=failures, features=features, extra_columns=extra, failure_cases=failure_cases)
+    left_out = dict((schema.metadata or {}).get("left_out", {}))
+    extra = [c for c in extra if c not in left_out]
+    return ValidationResult(
+        valid=valid, failures=failures, features=features, extra_columns=extra, failure_cases=failure_cases, left_out=left_out
+    )
+
+
+def _kind(schema: pa.DataFrameSchema, column: str) -> str:
+    """A column's kind: from its metadata (``params`` schemas), else numeric (every DataFrameModel feature)."""
+    return (schema.columns[column].metadata or {}).get("kind", "numeric")

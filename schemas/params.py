@@ -37,11 +37,24 @@ class Ingest(_Section):
     allow_outside_overrides: bool = Field(description="let overrides (--set, flow parameters) point ingest.path / reference.path outside the project")
 
 
+class ColumnRule(_Section):
+    """One column of ``validate.columns``; an unset key (null) takes the section's policy."""
+
+    kind: Literal["numeric", "categorical", "boolean", "ignore"]
+    levels: list[str | int | float] | None = Field(None, description="allowed levels of a categorical column; null = any")
+    missing: Literal["impute", "quarantine"] | None = Field(None, description="null = validate.missing")
+    unknown_level: Literal["quarantine", "other"] | None = Field(None, description="null = validate.unknown_level")
+
+
 class Validate(_Section):
     schema_name: str = Field(description="a DataFrameModel in schemas/dataset.py, or 'params' to build one from this section")
     features: list[str] | None = Field(description="feature columns; null = every column but the target and the id")
     classes: list[str | int] | None = Field(description="allowed classes (classification); null = any")
     ranges: dict[str, tuple[float, float]] = Field(description="column: [min, max], inclusive")
+    # column kinds and policies of the `params` schema (schemas/columns.py)
+    columns: dict[str, ColumnRule] = Field(description="column: {kind, levels, missing, unknown_level}; undeclared = detected")
+    missing: Literal["impute", "quarantine"] = Field(description="missing feature cells: impute (train median / most frequent + indicator) or quarantine the row")
+    unknown_level: Literal["quarantine", "other"] = Field(description="a categorical cell outside its declared levels")
 
 
 class Reference(_Section):
@@ -120,6 +133,18 @@ class Params(_Section):
     def _features_unique(cls, v: Validate) -> Validate:
         if v.features is not None and len(set(v.features)) != len(v.features):
             raise ValueError("validate.features lists a column twice")
+        for name, rule in v.columns.items():
+            if rule.levels is not None and rule.kind != "categorical":
+                raise ValueError(f"validate.columns.{name}: levels are for kind categorical, got kind {rule.kind!r}")
+        return v
+
+    @field_validator("validate_", mode="after")
+    @classmethod
+    def _target_never_imputed(cls, v: Validate, info) -> Validate:
+        target = info.data["base"].target if "base" in info.data else None
+        rule = v.columns.get(target) if target else None
+        if rule is not None and rule.missing == "impute":
+            raise ValueError(f"validate.columns.{target}.missing: the target is never imputed (use quarantine), got 'impute'")
         return v
 
     def as_dict(self) -> dict[str, Any]:
@@ -138,7 +163,7 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value and key not in ("options", "ranges"):
+        if isinstance(value, Mapping) and value and key not in ("options", "ranges", "columns"):
             flat.update(_flatten(value, f"{name}."))
         else:
             flat[name] = value

@@ -63,24 +63,22 @@ def load_ingested(project: Project) -> Ingested:
     return Ingested(frame=frame, input_sha256=file_sha256(project.input_path(project.params.ingest.path)))
 
 
-def build_schema(project: Project, columns: list[str]) -> pa.DataFrameSchema:
-    """The schema named in ``validate.schema_name``, or one built from params for these columns."""
-    base, cfg = project.params.base, project.params.validate_
-    if cfg.schema_name != "params":
-        return model_schema(cfg.schema_name)
-    features = cfg.features or [c for c in columns if c not in (ROW_ID, *INTERNAL, base.target, project.params.ingest.id_column)]
-    return schema_from_params(features=features, target=base.target, task=base.task, classes=cfg.classes, ranges=cfg.ranges)
+def build_schema(project: Project, frame: pd.DataFrame) -> pa.DataFrameSchema:
+    """The schema named in ``validate.schema_name``, or one built from params (column kinds detected from ``frame``)."""
+    if project.params.validate_.schema_name != "params":
+        return model_schema(project.params.validate_.schema_name)
+    return schema_from_params(frame, params=project.params, reserved=(ROW_ID, *INTERNAL))
 
 
-def feature_names(project: Project, columns: list[str]) -> list[str]:
-    return [c for c in build_schema(project, columns).columns if c != project.params.base.target]
+def feature_names(project: Project, frame: pd.DataFrame) -> list[str]:
+    return [c for c in build_schema(project, frame).columns if c != project.params.base.target]
 
 
 def check_rows(project: Project, ingested: Ingested) -> ValidationResult:
     """Validate every row. Raises DatasetError when the file as a whole is unusable."""
     base = project.params.base
     raw = ingested.frame.drop(columns=[c for c in INTERNAL if c in ingested.frame.columns])
-    schema = build_schema(project, [str(c) for c in raw.columns])
+    schema = build_schema(project, raw)
     return validate_rows(
         raw, schema=schema, target=base.target, task=base.task, duplicate=ingested.frame[DUPLICATE],
         extra_fields=ingested.frame.get(EXTRA_FIELDS),
@@ -118,4 +116,6 @@ def validate(project: Project, ingested: Ingested) -> ValidationResult:
     logger.info("validated: %d rows pass, %d quarantined by the schema", len(result.valid), len(result.failures))
     if result.extra_columns:
         logger.warning("columns not in the schema are kept but not used as features: %s", result.extra_columns)
+    for column, why in result.left_out.items():
+        logger.warning("column %r left out of the features (%s); declare its kind in validate.columns to use it", column, why)
     return result

@@ -11,7 +11,8 @@ from prefect import get_run_logger, task
 
 from lossval.io import write_json, write_parquet
 from lossval.reference import reference_distance
-from lossval.rows import ROW_ID, assign_row_ids, read_table
+from lossval.imputation import impute_splits, imputed_metrics
+from lossval.rows import ROW_ID, assign_row_ids, feature_columns, read_table
 from schemas.dataset import DatasetError, ValidationResult
 from tasks.ingest import check_rows, Ingested
 from tasks.project import Project
@@ -68,8 +69,15 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
             raise DatasetError(f"reference set lacks classes present in the data: {missing}; every class needs reference rows")
         if unseen := sorted((ref_classes | set(test[base.target])) - train_classes):
             raise DatasetError(f"reference set has classes never seen in the data: {unseen}")
-    check = reference_distance(train[features].to_numpy(float), reference[features].to_numpy(float), seed=base.seed)
-    check.update(reference_rows=len(reference), test_rows=len(test), reference_source=source)
+    # missing feature cells (the `impute` policy): filled from the training rows only, plus indicators
+    try:
+        train, filled, imputed = impute_splits(train, {"reference": reference, "test": test}, columns=features)
+    except ValueError as e:
+        raise DatasetError(f"cannot impute missing cells: {e}") from e
+    reference, test = filled["reference"], filled["test"]
+    features = feature_columns(train, base.target)
+    check = reference_distance(train[features], reference[features], seed=base.seed)
+    check.update(reference_rows=len(reference), test_rows=len(test), reference_source=source, **imputed_metrics(imputed))
     if check["reference_distance_ratio"] > cfg.max_distance_ratio:
         logger.warning(
             "reference set is far from the data: OT ratio %.2f > %.2f (reference.max_distance_ratio); values may be unreliable",

@@ -82,7 +82,7 @@ def build_report(project: Project, *, values: pd.DataFrame, rule: str, capped: b
         worst=worst,
         images={PLOTS[k]: png for k, png in images.items()},
         details={"dataset": project.params.ingest.path, "run": f"{run_name} ({run_id})", "date": at, "trigger": trigger,
-                 "task": task_, "device": device, "runs in ledger": str(len(ledger.runs()))},
+                 "task": task_, "device": device, "runs in ledger": str(len(ledger.runs())), "imputed cells": _imputed_text(check or {})},
         repeated=status[status["times_quarantined"] > 1].head(25) if not status.empty else None,
         previous_counts=previous.get("counts") if previous else None,
         health=health(project, counts=counts, calibration=calibration, unreliable=unreliable, capped=capped, gate=gate, check=check or {}),
@@ -125,3 +125,8 @@ def summary_lines(lines: list[tuple[str, str, str]]) -> str:
     """The health lines as text: ``[ ok ] topic: sentence``."""
     return "\n".join(f"[{status:^4}] {topic}: {text}" for topic, status, text in lines)
 
+
+def _imputed_text(check: Mapping[str, Any]) -> str:
+    """The reference check's ``imputed_cells.<column>`` counts, one per column (issue 15)."""
+    per_column = {k.split(".", 1)[1]: int(v) for k, v in check.items() if k.startswith("imputed_cells.")}
+    return ", ".join(f"{c}: {n}" for c, n in per_column.items()) if per_column else "none"

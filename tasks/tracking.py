@@ -27,7 +27,7 @@ from prefect import get_run_logger, task
 from prefect.transactions import get_transaction
 
 from lossval.io import write_json
-from lossval.model import module_from_state
+from lossval.model import design_input, module_from_state
 from lossval.rows import feature_columns
 from tasks.project import Project
 from tasks.secrets import redact  # noqa: F401  (re-exported: tasks.tracking.redact)
@@ -253,12 +253,12 @@ def log_run(
                                     targets=project.params.base.target),
             context="training",
         )
-        example = np.array(train_frame[features].head(5).to_numpy(dtype=np.float32), copy=True)
+        rows = train_frame[features].head(5)  # each model's own input (its categorical levels may differ)
         requirements = [f"torch=={torch.__version__.split('+')[0]}"]
         mlflow.pytorch.log_model(module_from_state(lossval_state), name="lossval_model", serialization_format="pt2",
-                                 input_example=example, pip_requirements=requirements)
+                                 input_example=design_input(lossval_state, rows), pip_requirements=requirements)
         info = mlflow.pytorch.log_model(
-            module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=example,
+            module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=design_input(downstream_state, rows),
             pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
         )
         mlflow.set_tag("dvc_snapshot", snapshot_hash)

@@ -55,11 +55,13 @@ def test_bad_fit_input(name, args, message):
         LossVal(**FAST).fit(*args)
 
 
-def test_non_numeric_dataframe_columns_are_named():
+def test_string_columns_are_categorical_and_unusable_dtypes_are_named():
     X, y, Xv, yv = _data()
-    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(city="Paris")
-    with pytest.raises(ValueError, match=r"non-numeric columns: \['city'\]"):
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(city="Paris")  # a categorical feature (lossval.tabular)
+    with pytest.raises(ValueError, match=r"X_val lacks the training feature columns \['city'\]"):
         LossVal(**FAST).fit(frame, y, pd.DataFrame(Xv, columns=["a", "b", "c"]), yv)
+    with pytest.raises(ValueError, match=r"column 'when' has dtype datetime64"):
+        LossVal(**FAST).fit(frame.assign(when=pd.Timestamp("2024-01-01")), y, pd.DataFrame(Xv, columns=["a", "b", "c"]), yv)
 
 
 def test_missing_validation_column_is_named():

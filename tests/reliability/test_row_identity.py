@@ -194,7 +194,7 @@ def test_a_reference_file_missing_a_feature_fails_clearly(tmp_path):
     ingested = read_input(project)
     valid = check_rows(project, ingested).valid
     with pytest.raises(DatasetError, match=r"the reference set data/reference.csv lacks column\(s\) \['vicdemand'\]"):
-        split_reference(project, valid, feature_names(project, list(valid.columns)), logging.getLogger("test"))
+        split_reference(project, valid, feature_names(project, valid), logging.getLogger("test"))
 
 
 @pytest.mark.parametrize("extra", [",surplus", ",,"])
