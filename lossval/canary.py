@@ -7,7 +7,8 @@ is: a real, trusted row of the training distribution), the other half
 **corrupted copies**: the row with its label changed (classification: another
 class; regression: the target of another reference row at least half a
 standard deviation away) or with Gaussian noise of one standard deviation (of
-the reference column) added to every feature. Kinds alternate, so half of the
+the reference column) added to every numeric feature and every categorical or
+boolean feature switched to another level seen in the reference. Kinds alternate, so half of the
 corrupted canaries are label canaries and half feature canaries (the
 corruptions of :mod:`lossval.noise`). A row never gives both a clean control
 and a corrupted copy: a clean row and its relabelled twin at the same point
@@ -68,7 +69,7 @@ def make_canaries(
     """Set aside about ``share * M`` reference rows (an even number) as canary sources: half clean controls, half corrupted.
 
     Args:
-        X_ref: (M, D) trusted reference features (numeric), y_ref: (M,) their targets.
+        X_ref: (M, D) trusted reference features (numeric, categorical or boolean columns), y_ref: (M,) their targets.
         task: ``"classification"`` or ``"regression"``.
         share: fraction of the reference rows used as sources, in [0, 1); 0 = no canaries.
         seed: the canaries are a pure function of the inputs and the seed.
@@ -92,20 +93,44 @@ def make_canaries(
     keep[sources] = False
     n_clean = n_sources // 2
     clean_src, bad_src = np.sort(sources[:n_clean]), np.sort(sources[n_clean:])
-    X_bad = X_ref.iloc[bad_src].astype(np.float64).reset_index(drop=True)
+    numeric = [c for c in X_ref.columns if _is_numeric(X_ref[c])]
+    as_float = {c: np.float64 for c in numeric}
+    X_bad = X_ref.iloc[bad_src].astype(as_float).reset_index(drop=True)
     y_bad = y_ref.iloc[bad_src].reset_index(drop=True)
     kinds = np.where(np.arange(len(bad_src)) % 2 == 0, "labels", "features")
     feat = kinds == "features"
     if feat.any():
-        scale = X_ref.astype(np.float64).std(ddof=0).to_numpy() * feature_scale  # (D,)
-        X_bad.loc[feat] = X_bad.loc[feat].to_numpy() + rng.normal(0.0, 1.0, size=(int(feat.sum()), X_ref.shape[1])) * scale
+        _corrupt_features(X_bad, X_ref, feat, numeric=numeric, feature_scale=feature_scale, rng=rng)
     lab = np.flatnonzero(~feat)
     if len(lab):
         y_bad = _corrupt_targets(y_bad, y_ref, lab, task=task, rng=rng)
-    X = pd.concat([X_ref.iloc[clean_src].astype(np.float64).reset_index(drop=True), X_bad], ignore_index=True)
+    X = pd.concat([X_ref.iloc[clean_src].astype(as_float).reset_index(drop=True), X_bad], ignore_index=True)
     y = pd.concat([y_ref.iloc[clean_src].reset_index(drop=True), y_bad], ignore_index=True)
     kind = np.concatenate([np.full(len(clean_src), "clean", dtype=object), kinds.astype(object)])
     return Canaries(X=X, y=y, kind=kind, source=np.concatenate([clean_src, bad_src]), keep=keep)
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _corrupt_features(X: pd.DataFrame, X_ref: pd.DataFrame, rows: np.ndarray, *, numeric: list[str], feature_scale: float,
+                      rng: np.random.Generator) -> None:
+    """Corrupt every feature of ``X[rows]`` in place: numeric columns get N(0, (feature_scale * SD)^2) noise (SD of the
+    reference column); categorical and boolean columns switch to another level seen in the reference (as in
+    ``bench.mixed``'s categorical noise), drawn uniformly; a column with a single level keeps it."""
+    n = int(rows.sum())
+    if numeric:
+        scale = X_ref[numeric].astype(np.float64).std(ddof=0).to_numpy() * feature_scale  # (D_num,)
+        X.loc[rows, numeric] = X.loc[rows, numeric].to_numpy() + rng.normal(0.0, 1.0, size=(n, len(numeric))) * scale
+    for column in (c for c in X.columns if c not in numeric):
+        levels = pd.unique(X_ref[column].dropna())
+        if len(levels) < 2:
+            continue
+        current = X.loc[rows, column].to_numpy()
+        X.loc[rows, column] = [
+            (others := [lv for lv in levels if lv != value])[rng.integers(len(others))] for value in current
+        ]
 
 
 def _corrupt_targets(y_src: pd.Series, y_ref: pd.Series, rows: np.ndarray, *, task: str, rng: np.random.Generator) -> pd.Series:

@@ -162,3 +162,27 @@ def test_gate_keeps_all_rows_within_the_uncertainty():
     nudged[wrong] = y[wrong]  # one more right answer: +0.5 point
     gate = champion_gate(task="classification", y_true=y, predictions={"all": all_rows, "clean": nudged})
     assert gate.promoted == "all" and "within the uncertainty" in gate.reason
+
+
+def test_feature_canaries_of_a_mixed_type_table_switch_levels_and_keep_types() -> None:
+    """Categorical and boolean columns (issue 15) are corrupted by switching level; numeric ones by noise."""
+    rng = np.random.default_rng(1)
+    m = 60
+    X = pd.DataFrame({
+        "age": rng.normal(40, 10, m),
+        "job": pd.Series(rng.choice(["a", "b", "c"], m), dtype=object),
+        "remote": rng.random(m) < 0.5,
+    })
+    y = pd.Series(rng.choice(["yes", "no"], m))
+    canaries = make_canaries(X, y, task="classification", share=0.5, seed=0)
+    feature = canaries.kind == "features"
+    assert feature.any()
+    sources = X.iloc[canaries.source[feature]].reset_index(drop=True)
+    corrupted = canaries.X[feature].reset_index(drop=True)
+    assert (corrupted["job"] != sources["job"]).all() and set(corrupted["job"]) <= {"a", "b", "c"}
+    assert (corrupted["remote"] != sources["remote"]).all()
+    assert (corrupted["age"] != sources["age"]).all()
+    clean = canaries.kind == "clean"
+    pd.testing.assert_frame_equal(
+        canaries.X[clean].reset_index(drop=True), X.iloc[canaries.source[clean]].reset_index(drop=True), check_dtype=False
+    )
