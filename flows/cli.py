@@ -82,6 +82,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     import yaml
 
     from schemas.inference import SAMPLE_ROWS, header, infer_params, write_params
+    from schemas.params import ParamsError
     from tasks.project import PARAMS_FILE, find_root
 
     try:
