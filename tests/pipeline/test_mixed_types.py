@@ -76,7 +76,7 @@ def test_raw_table_runs_with_imputation_and_categories(adult_project):
     assert sorted(c for c, k in kinds.items() if k == "categorical") == sorted(CATEGORICAL)
     assert {"workclass__missing", "occupation__missing", "native-country__missing"} <= {c for c, k in kinds.items() if k == "boolean"}
     assert "workclass=Private" in state["feature_names"] and "workclass" not in state["feature_names"]
-    downstream = torch.load(project.work_file("downstream_clean.pt"), weights_only=True)
+    downstream = torch.load(project.work_file("downstream") / "clean.pt", weights_only=True)
     assert downstream["encoder"]["kinds"] == kinds
 
     run = MlflowClient().get_run(summary["run_id"])
