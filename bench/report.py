@@ -8,9 +8,9 @@ gets them appended.
 Every table cell gives three numbers, ``F1 · AUROC · P@k``: the 2-means F1
 (the paper's metric), the AUROC and the precision at the true noise count
 (both independent of a threshold). Means are balanced: first over the
-repetitions of a (dataset, rate) cell, then over the cells that every method
-of the table has run in that column, so methods with more finished
-repetitions are still compared on the same datasets and rates.
+repetitions of a (dataset, rate) cell, then over the cells the method ran;
+the yes/no rows compare two methods on the cells *both* ran (paired), so a
+method with fewer finished runs is still compared like with like.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ KINDS = ("labels", "features", "mixed")
 COLUMNS = [(task, kind) for task in ("classification", "regression") for kind in KINDS]
 HEADER = "| method | cls labels | cls features | cls mixed | reg labels | reg features | reg mixed |"
 METRICS = ["f1", "f1_flags", "auroc", "precision_at_k"]
+CELL = ["task", "dataset", "kind", "rate"]
 #: Mean F1 in the "paper" setting over 6 datasets x 4 rates x 25 runs, from the authors' result files (issue 3).
 #: Two of the six datasets per task are not available offline; per-dataset published figures are not in this repo.
 ANCHORS = {
@@ -60,22 +61,37 @@ def method_order(methods: list[str]) -> list[str]:
     return known + sorted(m for m in methods if m not in known)
 
 
+def cell_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every metric averaged over the repetitions of each (method, task, dataset, kind, rate) cell, with ``reps``."""
+    grouped = frame.groupby(["method", *CELL])
+    return grouped[METRICS].mean().join(grouped.size().rename("reps")).reset_index()
+
+
 def balanced(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Mean of every metric per method and ``by`` (a subset of task, dataset, kind), balanced.
 
-    Repetitions are averaged within each (dataset, kind, rate) cell first; then
-    only the cells that every method present in that (task, kind) column has
-    run are kept. Adds ``reps_min`` / ``reps_max``: repetitions per kept cell.
+    Repetitions are averaged within each (dataset, kind, rate) cell first, then
+    the cells a method ran are averaged with equal weight. Adds ``cells`` (how
+    many) and ``reps_min`` / ``reps_max`` (repetitions per cell).
     """
-    cell = ["task", "dataset", "kind", "rate"]
-    grouped = frame.groupby(["method", *cell])
-    per = grouped[METRICS].mean().join(grouped.size().rename("reps")).reset_index()
-    wanted = per.groupby(["task", "kind"])["method"].transform("nunique")
-    have = per.groupby(cell)["method"].transform("nunique")
-    per = per[have == wanted]
-    out = per.groupby(["method", *by])[METRICS].mean()
-    reps = per.groupby(["method", *by])["reps"]
-    return out.join(reps.min().rename("reps_min")).join(reps.max().rename("reps_max"))
+    per = cell_means(frame)
+    keys = ["method", *by]
+    out = per.groupby(keys)[METRICS].mean()
+    reps = per.groupby(keys)["reps"]
+    return out.join(reps.size().rename("cells")).join(reps.min().rename("reps_min")).join(reps.max().rename("reps_max"))
+
+
+def paired(frame: pd.DataFrame, a: str, b: str, metric: str) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """Per (task, kind): (mean of ``a``, mean of ``b``, cells) over the cells *both* methods ran.
+
+    ``metric="f1_best"``: ``a``'s F1 against the better of ``b``'s F1 and its flags' F1, per cell.
+    """
+    per = cell_means(frame[frame["method"].isin([a, b])])
+    per["f1_best"] = per[["f1", "f1_flags"]].max(axis=1)
+    mine = per[per["method"] == a].set_index(CELL)["f1" if metric == "f1_best" else metric].rename("a")
+    theirs = per[per["method"] == b].set_index(CELL)[metric].rename("b")
+    both = pd.concat([mine, theirs], axis=1, join="inner").dropna()
+    return {key: (float(part["a"].mean()), float(part["b"].mean()), len(part)) for key, part in both.groupby(level=["task", "kind"])}
 
 
 def _lookup(table: pd.DataFrame, *key: str) -> pd.Series | None:
@@ -98,17 +114,32 @@ def average_table(frame: pd.DataFrame) -> list[str]:
     if any(_lookup(table, DEFAULT, *c) is not None for c in COLUMNS):
         ours = [_value(table, DEFAULT, c, "f1") for c in COLUMNS]
         lines.append("| default >= both published anchors (F1)? | " + " | ".join(_verdict(ours, TARGET)) + " |")
-        for model in CLEANLAB:
-            best = [max(_value(table, model, c, "f1"), _value(table, model, c, "f1_flags")) for c in COLUMNS]
-            lines.append(f"| default > {model} (F1, best of its values and flags)? | " + " | ".join(_verdict(ours, best, strict=True)) + " |")
-            auroc = [_value(table, model, c, "auroc") for c in COLUMNS]
-            ours_auroc = [_value(table, DEFAULT, c, "auroc") for c in COLUMNS]
-            lines.append(f"| default > {model} (AUROC)? | " + " | ".join(_verdict(ours_auroc, auroc, strict=True)) + " |")
-    lines += ["", "Repetitions per (dataset, rate) cell behind each figure (min-max):", "", HEADER, "|---|---|---|---|---|---|---|"]
+        for other, metric, what in _COMPARISONS:
+            if other not in methods:
+                continue
+            pairs = paired(frame, DEFAULT, other, metric)
+            cells = [_pair_verdict(pairs.get(c)) for c in COLUMNS]
+            lines.append(f"| default > {other} ({what}, paired)? | " + " | ".join(cells) + " |")
+    lines += ["", "(dataset, rate) cells behind each figure, and repetitions per cell (min-max):", "", HEADER, "|---|---|---|---|---|---|---|"]
     for method in methods:
         cells = [_reps(_lookup(table, method, *c)) for c in COLUMNS]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return lines
+
+
+_COMPARISONS = [
+    ("paper", "f1", "F1"),
+    ("paper[clip_weights=True]", "f1", "F1"),
+    *[(model, "f1_best", "F1, best of its values and flags") for model in CLEANLAB],
+    *[(model, "auroc", "AUROC") for model in CLEANLAB],
+]
+
+
+def _pair_verdict(pair: tuple[float, float, int] | None) -> str:
+    if pair is None:
+        return "–"
+    ours, theirs, cells = pair
+    return ("yes" if ours > theirs else "**no**") + f" ({_fmt(ours - theirs)}, {cells} cells)"
 
 
 def _value(table: pd.DataFrame, method: str, column: tuple[str, str], metric: str) -> float:
@@ -116,11 +147,12 @@ def _value(table: pd.DataFrame, method: str, column: tuple[str, str], metric: st
     return float("nan") if row is None else float(row[metric])
 
 
-def _reps(row: pd.Series | None) -> str:
+def _reps(row: pd.Series | None, cells: bool = True) -> str:
     if row is None:
         return "–"
     low, high = int(row["reps_min"]), int(row["reps_max"])
-    return str(low) if low == high else f"{low}-{high}"
+    reps = str(low) if low == high else f"{low}-{high}"
+    return f"{int(row['cells'])} x {reps}" if cells else reps
 
 
 def _verdict(ours: list[float], bar, *, strict: bool = False) -> list[str]:
@@ -135,7 +167,8 @@ def _verdict(ours: list[float], bar, *, strict: bool = False) -> list[str]:
 
 
 def dataset_table(frame: pd.DataFrame, task: str) -> list[str]:
-    """Per dataset of ``task``: the FOCUS methods' F1 · AUROC · P@k per noise kind (cleanlab: values and flags)."""
+    """Per dataset of ``task``: the FOCUS methods' F1 · AUROC · P@k per noise kind (cleanlab: values and flags),
+    and the repetitions per rate (labels/features/mixed)."""
     part = frame[(frame["task"] == task) & frame["method"].isin(FOCUS)]
     if part.empty:
         return [f"(no {task} runs yet)"]
@@ -147,7 +180,7 @@ def dataset_table(frame: pd.DataFrame, task: str) -> list[str]:
             rows = [_lookup(table, method, dataset, k) for k in KINDS]
             if all(r is None for r in rows):
                 continue
-            reps = "/".join(_reps(r) for r in rows)
+            reps = "/".join(_reps(r, cells=False) for r in rows)
             lines.append(f"| {dataset} | {method} | " + " | ".join(_triple(r) for r in rows) + f" | {reps} |")
             if method in CLEANLAB:
                 lines.append(f"| {dataset} | {method}, flags | " + " | ".join(_triple(r, "f1_flags") for r in rows) + " | |")
@@ -178,7 +211,7 @@ def render(frame: pd.DataFrame, *, command: str | None, machine: str) -> str:
     if command:
         lines.append(f"Command: `{command}`")
     lines += ["", "Every cell: **F1 · AUROC · P@k** (2-means F1, AUROC, precision at the true noise count); means "
-              "balanced over the (dataset, rate) cells every method of the table has run."]  # fmt: skip
+              "balanced over the (dataset, rate) cells each method ran; yes/no rows paired on the cells both ran."]  # fmt: skip
     for setting, title in (("paper", "noise on training and validation rows"), ("trusted", "noise on training rows only")):
         part = frame[frame["setting"] == setting]
         if part.empty:

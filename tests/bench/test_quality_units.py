@@ -8,7 +8,7 @@ import pytest
 
 from bench import quality
 from bench.methods import parse_options, resolve
-from bench.report import BEGIN, END, balanced, write_report
+from bench.report import BEGIN, END, balanced, paired, write_report
 
 
 def _data(n=1500, d=4, seed=0):
@@ -101,7 +101,7 @@ def test_report_replaces_only_the_block_between_the_markers(tmp_path):
     assert "| lossval | .750 | – |" in text  # reason accuracy
 
 
-def test_report_means_are_balanced_over_the_cells_every_method_ran():
+def test_report_means_are_balanced_and_comparisons_paired_on_the_cells_both_ran():
     rows = []
     for rate, f1 in ((0.1, 0.2), (0.2, 0.8)):
         for method in ("lossval", "cleanlab_hgb"):
@@ -109,8 +109,11 @@ def test_report_means_are_balanced_over_the_cells_every_method_ran():
                 if method == "cleanlab_hgb" and rate == 0.2:
                     continue  # the slow baseline has not run the 20 % cell yet
                 rows.append(dict(setting="paper", dataset="toy", task="regression", kind="labels", rate=rate, rep=rep,
-                                 method=method, f1=f1 + 0.01 * rep, f1_flags=f1, auroc=0.7, precision_at_k=0.3))  # fmt: skip
-    table = balanced(pd.DataFrame(rows), ["task", "kind"])
-    # only the 10 % cell, which both ran: lossval's mean over its 3 repetitions there, not over both rates
-    assert table.loc[("lossval", "regression", "labels"), "f1"] == pytest.approx(0.21)
-    assert table.loc[("lossval", "regression", "labels"), "reps_max"] == 3
+                                 method=method, f1=f1 + 0.01 * rep, f1_flags=f1 + 0.05, auroc=0.7, precision_at_k=0.3))  # fmt: skip
+    frame = pd.DataFrame(rows)
+    table = balanced(frame, ["task", "kind"])
+    # each (dataset, rate) cell counts once, whatever its repetitions: (0.21 + 0.81) / 2
+    assert table.loc[("lossval", "regression", "labels"), "f1"] == pytest.approx(0.51)
+    assert table.loc[("lossval", "regression", "labels"), ["cells", "reps_max"]].tolist() == [2, 3]
+    # the comparison uses only the 10 % cell, which both ran; the baseline at its better F1 (its flags)
+    assert paired(frame, "lossval", "cleanlab_hgb", "f1_best")[("regression", "labels")] == pytest.approx((0.21, 0.25, 1))
