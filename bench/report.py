@@ -81,8 +81,8 @@ def balanced(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out.join(reps.size().rename("cells")).join(reps.min().rename("reps_min")).join(reps.max().rename("reps_max"))
 
 
-def paired(frame: pd.DataFrame, a: str, b: str, metric: str) -> dict[tuple[str, str], tuple[float, float, int]]:
-    """Per (task, kind): (mean of ``a``, mean of ``b``, cells) over the cells *both* methods ran.
+def paired(frame: pd.DataFrame, a: str, b: str, metric: str, by: tuple[str, ...] = ("task", "kind")) -> dict[tuple, tuple[float, float, int]]:
+    """Per ``by`` (default (task, kind)): (mean of ``a``, mean of ``b``, cells) over the cells *both* methods ran.
 
     ``metric="f1_best"``: ``a``'s F1 against the better of ``b``'s F1 and its flags' F1, per cell.
     """
@@ -91,7 +91,7 @@ def paired(frame: pd.DataFrame, a: str, b: str, metric: str) -> dict[tuple[str, 
     mine = per[per["method"] == a].set_index(CELL)["f1" if metric == "f1_best" else metric].rename("a")
     theirs = per[per["method"] == b].set_index(CELL)[metric].rename("b")
     both = pd.concat([mine, theirs], axis=1, join="inner").dropna()
-    return {key: (float(part["a"].mean()), float(part["b"].mean()), len(part)) for key, part in both.groupby(level=["task", "kind"])}
+    return {key: (float(part["a"].mean()), float(part["b"].mean()), len(part)) for key, part in both.groupby(level=list(by))}
 
 
 def _lookup(table: pd.DataFrame, *key: str) -> pd.Series | None:
@@ -154,12 +154,11 @@ def _value(table: pd.DataFrame, method: str, column: tuple[str, str], metric: st
     return float("nan") if row is None else float(row[metric])
 
 
-def _reps(row: pd.Series | None, cells: bool = True) -> str:
+def _reps(row: pd.Series | None) -> str:
     if row is None:
         return "–"
     low, high = int(row["reps_min"]), int(row["reps_max"])
-    reps = str(low) if low == high else f"{low}-{high}"
-    return f"{int(row['cells'])} x {reps}" if cells else reps
+    return f"{int(row['cells'])} x " + (str(low) if low == high else f"{low}-{high}")
 
 
 def _verdict(ours: list[float], bar, *, strict: bool = False) -> list[str]:
@@ -175,22 +174,27 @@ def _verdict(ours: list[float], bar, *, strict: bool = False) -> list[str]:
 
 def dataset_table(frame: pd.DataFrame, task: str) -> list[str]:
     """Per dataset of ``task``: the FOCUS methods' F1 · AUROC · P@k per noise kind (cleanlab: values and flags),
-    and the repetitions per rate (labels/features/mixed)."""
+    and how many rates x repetitions each figure averages (labels / features / mixed)."""
     part = frame[(frame["task"] == task) & frame["method"].isin(FOCUS)]
     if part.empty:
         return [f"(no {task} runs yet)"]
     table = balanced(part, ["dataset", "kind"])
     present = [m for m in FOCUS if m in set(part["method"])]
-    lines = ["| dataset | method | labels | features | mixed | reps |", "|---|---|---|---|---|---|"]
+    lines = ["| dataset | method | labels | features | mixed | rates x repetitions (labels / features / mixed) |", "|---|---|---|---|---|---|"]
     for dataset in dict.fromkeys(part["dataset"]):
         for method in present:
             rows = [_lookup(table, method, dataset, k) for k in KINDS]
             if all(r is None for r in rows):
                 continue
-            reps = "/".join(_reps(r, cells=False) for r in rows)
+            reps = " / ".join(_reps(r) for r in rows)
             lines.append(f"| {dataset} | {method} | " + " | ".join(_triple(r) for r in rows) + f" | {reps} |")
             if method in CLEANLAB:
                 lines.append(f"| {dataset} | {method}, flags | " + " | ".join(_triple(r, "f1_flags") for r in rows) + " | |")
+        for model in CLEANLAB:
+            pairs = paired(part, DEFAULT, model, "f1_best", by=("dataset", "kind"))
+            cells = [_pair_verdict(pairs.get((dataset, k))) for k in KINDS]
+            if any(c != "–" for c in cells):
+                lines.append(f"| {dataset} | default > {model} (F1 vs its best of values and flags, paired)? | " + " | ".join(cells) + " | |")
     return lines
 
 

@@ -97,7 +97,7 @@ def test_report_replaces_only_the_block_between_the_markers(tmp_path):
     assert "\nold\n" not in text and text.count(BEGIN) == 1
     assert "| **lossval** (default) | .600 · .900 · .500 | – | .600 · .900 · .500 |" in text  # F1 · AUROC · P@k
     assert "| cleanlab, its own flags | .400 · .900 · .500 | – | .400 · .900 · .500 |" in text
-    assert "| toy | lossval | .600 · .900 · .500 | – | .600 · .900 · .500 | 1/–/1 |" in text  # per dataset
+    assert "| toy | lossval | .600 · .900 · .500 | – | .600 · .900 · .500 | 1 x 1 / – / 1 x 1 |" in text  # per dataset
     assert "| lossval | .750 | – |" in text  # reason accuracy
 
 
