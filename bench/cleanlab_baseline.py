@@ -1,7 +1,9 @@
 """cleanlab, the tool users pick for label errors, as a benchmark baseline (benchmark-only dependency).
 
-The model is the MLP LossVal itself trains (paper architecture, same epochs,
-batch size and learning rate), so both see the same learner.
+Two models: ``"mlp"``, the MLP LossVal itself trains (paper architecture, same
+epochs, batch size and learning rate), so both see the same learner; and
+``"hgb"``, scikit-learn's ``HistGradientBoostingClassifier`` / ``Regressor``
+with its defaults (the stronger tabular model a user would pick).
 
 - Classification: out-of-fold ``pred_probs`` from stratified 5-fold
   cross-validation; flags from ``cleanlab.filter.find_label_issues`` (its
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import StratifiedKFold
 
 from bench.methods import Cell, plain_model
@@ -39,30 +42,47 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, folds: int = 5) -> np.ndarray:
-    """(N, K) class probabilities of every row from a model that did not train on it."""
+MODELS: tuple[str, ...] = ("mlp", "hgb")
+
+
+def classifier(model: str, epochs: int, seed: int):
+    """A fresh classifier with ``fit`` / ``predict_proba`` / ``classes_``: the MLP or gradient boosting."""
+    if model == "hgb":
+        return HistGradientBoostingClassifier(random_state=seed % (2**31))
+    return plain_model("classification", epochs, seed)
+
+
+def regressor(model: str, epochs: int, seed: int) -> BaseEstimator:
+    """A fresh scikit-learn regressor for ``CleanLearning``: the MLP or gradient boosting."""
+    if model == "hgb":
+        return HistGradientBoostingRegressor(random_state=seed % (2**31))
+    return MLPRegressor(epochs=epochs, seed=seed % (2**31))
+
+
+def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, folds: int = 5, model: str = "mlp") -> np.ndarray:
+    """(N, K) class probabilities of every row from a model (``"mlp"`` or ``"hgb"``) that did not train on it."""
     n_classes = int(y.max()) + 1
     probs = np.zeros((len(y), n_classes))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**31))
     for fold, (fit_rows, held_out) in enumerate(splitter.split(X, y)):
-        model = plain_model("classification", epochs, seed + fold).fit(X[fit_rows], y[fit_rows])
-        proba = model.predict_proba(X[held_out])  # columns: the classes seen in this fold
-        probs[np.ix_(held_out, model.classes_.astype(int))] = proba
+        fitted = classifier(model, epochs, seed + fold).fit(X[fit_rows], y[fit_rows])
+        proba = fitted.predict_proba(X[held_out])  # columns: the classes seen in this fold
+        probs[np.ix_(held_out, fitted.classes_.astype(int))] = proba
     return probs
 
 
-def cleanlab_outcome(cell: Cell, epochs: int) -> tuple[np.ndarray, np.ndarray]:
-    """(values, flags) of cleanlab on the cell's training rows; values: lower = more likely a label issue."""
+def cleanlab_outcome(cell: Cell, epochs: int, *, model: str = "mlp") -> tuple[np.ndarray, np.ndarray]:
+    """(values, flags) of cleanlab with ``model`` on the cell's training rows; values: lower = more likely a label issue."""
     if cell.task == "classification":
         from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
 
         labels = cell.y_train.astype(np.int64)
-        probs = out_of_fold_probabilities(cell.X_train, labels, epochs=epochs, seed=cell.seed)
+        probs = out_of_fold_probabilities(cell.X_train, labels, epochs=epochs, seed=cell.seed, model=model)
         flags = find_label_issues(labels, probs)
         return get_label_quality_scores(labels, probs), np.asarray(flags, dtype=bool)
     from cleanlab.regression.learn import CleanLearning
 
-    learner = CleanLearning(MLPRegressor(epochs=epochs, seed=cell.seed % (2**31)), cv_n_folds=5, seed=cell.seed % (2**31))
+    learner = CleanLearning(regressor(model, epochs, cell.seed), cv_n_folds=5, seed=cell.seed % (2**31))
     issues = learner.find_label_issues(cell.X_train, cell.y_train)
     return issues["label_quality"].to_numpy(dtype=np.float64), issues["is_label_issue"].to_numpy(dtype=bool)

@@ -24,6 +24,10 @@ Names:
     ``rank.get_label_quality_scores`` (values); regression
     ``regression.learn.CleanLearning(...).find_label_issues`` (flags and
     ``label_quality`` values).
+``cleanlab_hgb``
+    The same cleanlab calls on scikit-learn's ``HistGradientBoostingClassifier``
+    / ``Regressor`` (defaults), 5-fold out of fold: the stronger label-error
+    baseline a user would pick for tabular data.
 ``random``
     Uniform random values.
 ``lv[key=value,...]`` / ``paper[key=value,...]``
@@ -99,11 +103,14 @@ def _random(cell: Cell, epochs: int) -> Outcome:
     return Outcome(np.random.default_rng(cell.seed).random(len(cell.y_train)))
 
 
-def _cleanlab(cell: Cell, epochs: int) -> Outcome:
-    from bench.cleanlab_baseline import cleanlab_outcome  # benchmark-only dependency
+def _cleanlab(model: str) -> Callable[[Cell, int], Outcome]:
+    def run(cell: Cell, epochs: int) -> Outcome:
+        from bench.cleanlab_baseline import cleanlab_outcome  # benchmark-only dependency
 
-    values, flags = cleanlab_outcome(cell, epochs)
-    return Outcome(values, flags=flags)
+        values, flags = cleanlab_outcome(cell, epochs, model=model)
+        return Outcome(values, flags=flags)
+
+    return run
 
 
 NAMED: dict[str, Callable[[Cell, int], Outcome]] = {
@@ -113,11 +120,16 @@ NAMED: dict[str, Callable[[Cell, int], Outcome]] = {
     "loss_only": _lossval(LossVal, {"combine": "loss_only"}),
     "ot_only": _lossval(LossVal, {"combine": "ot_only"}),
     "ot_not_squared": _lossval(LossVal, {"ot_power": 1.0}),
-    "cleanlab": _cleanlab,
+    "cleanlab": _cleanlab("mlp"),
+    "cleanlab_hgb": _cleanlab("hgb"),
     "random": _random,
 }
 #: What a full run compares (``paper_fast`` only checks the solver swap).
-DEFAULT_METHODS: tuple[str, ...] = ("lossval", "paper", "loss_only", "ot_only", "ot_not_squared", "cleanlab", "random")
+DEFAULT_METHODS: tuple[str, ...] = (
+    "lossval", "paper", "loss_only", "ot_only", "ot_not_squared", "cleanlab", "cleanlab_hgb", "random",
+)  # fmt: skip
+#: Methods with their own flags (their ``f1_flags`` differ from the 2-means F1 of their values).
+CLEANLAB: tuple[str, ...] = ("cleanlab", "cleanlab_hgb")
 _CUSTOM = re.compile(r"^(lv|paper)\[(.*)\]$")
 
 
@@ -158,7 +170,7 @@ def validation_use(name: str) -> tuple[bool, bool]:
     never trained on), unless ``ot_label_scale`` puts the labels into the
     transport; ``loss_only``, cleanlab and random never look at the validation rows.
     """
-    if name in ("cleanlab", "random", "loss_only"):
+    if name in ("cleanlab", "cleanlab_hgb", "random", "loss_only"):
         return False, False
     match = _CUSTOM.match(name)
     options = parse_options(match.group(2)) if match else {}

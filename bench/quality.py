@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from bench.common import BUNDLED, CLASSIFICATION, DEFAULT_DATASETS, REGRESSION, REPO, load, machine
-from bench.methods import DEFAULT_METHODS, Cell, resolve, validation_use
+from bench.methods import CLEANLAB, DEFAULT_METHODS, Cell, resolve, validation_use
 from lossval.metrics import detection_auroc, detection_f1, f1_of_flags, precision_at_noise_count
 from lossval.noise import NOISE_KINDS, add_noise
 
@@ -111,8 +111,8 @@ def make_cell(spec: Spec, X: np.ndarray, y: np.ndarray, task: str) -> Cell:
 
 
 def applies(method: str, spec: Spec, task: str, cleanlab_kinds: Sequence[str]) -> bool:
-    """cleanlab's regression mode refits ~80 models: by default only on the label-noise cells."""
-    return not (method == "cleanlab" and task == "regression" and spec.kind not in cleanlab_kinds)
+    """cleanlab's regression mode refits ~80 models: by default only on the label-noise cells (either model)."""
+    return not (method in CLEANLAB and task == "regression" and spec.kind not in cleanlab_kinds)
 
 
 def shared_across_settings(method: str, kind: str) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 NOISE_KINDS: tuple[str, ...] = ("labels", "features", "mixed")
+#: Regression label noise: ``"mix"`` (the paper's, OpenDataVal's ``mix_labels``; default) or ``"permute"``.
+REGRESSION_LABEL_NOISE: tuple[str, ...] = ("mix", "permute")
 
 
 def _choose(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -29,8 +31,27 @@ def flip_labels(y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np
     return y
 
 
+def mix_targets(y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Regression label noise as the paper's (OpenDataVal's ``mix_labels``): each row in ``rows``
+    gets a *different* value, drawn uniformly from the distinct values of ``y`` other than its own.
+
+    OpenDataVal takes the sorted distinct values of the targets, and moves each
+    chosen row's position in them forward by a uniform shift in 1..K-1 (modulo
+    K). So no chosen row keeps its value, and a value shared by many rows is as
+    likely as a rare one. Needs at least 2 distinct values.
+    """
+    y = np.asarray(y, dtype=np.float64).copy()
+    values, position = np.unique(y, return_inverse=True)
+    if len(values) < 2:
+        raise ValueError("mix_targets needs at least 2 distinct target values")
+    shift = rng.integers(1, len(values), size=len(rows))  # 1..K-1
+    y[rows] = values[(position[rows] + shift) % len(values)]
+    return y
+
+
 def permute_targets(y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Regression label noise: the targets of ``rows`` permuted among themselves."""
+    """Regression label noise, variant ``"permute"``: the targets of ``rows`` permuted among themselves
+    (a row may keep its value, or get a close one: weaker than the paper's :func:`mix_targets`)."""
     y = np.asarray(y, dtype=np.float64).copy()
     y[rows] = y[rng.permutation(rows)]
     return y
@@ -51,6 +72,7 @@ def add_noise(
     rate: float,
     task: str,
     rng: np.random.Generator,
+    regression_labels: str = "mix",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Corrupt a fraction ``rate`` of the rows.
 
@@ -58,7 +80,10 @@ def add_noise(
         kind: ``"labels"``, ``"features"`` or ``"mixed"`` (half of the chosen rows
             get label noise, the other half feature noise).
         task: ``"classification"`` (labels flipped to another class) or
-            ``"regression"`` (targets permuted among the chosen rows).
+            ``"regression"`` (see ``regression_labels``).
+        regression_labels: ``"mix"`` (default, the paper's: each chosen target replaced by a
+            different distinct target value, :func:`mix_targets`) or ``"permute"`` (the targets
+            of the chosen rows permuted among them, :func:`permute_targets`).
 
     Returns:
         (X_noisy, y_noisy, rows, kinds): the corrupted copies, the sorted
@@ -66,6 +91,8 @@ def add_noise(
     """
     if kind not in NOISE_KINDS:
         raise ValueError(f"kind must be one of {list(NOISE_KINDS)}, got {kind!r}")
+    if regression_labels not in REGRESSION_LABEL_NOISE:
+        raise ValueError(f"regression_labels must be one of {list(REGRESSION_LABEL_NOISE)}, got {regression_labels!r}")
     rows = _choose(len(X), rate, rng)
     if kind == "labels":
         label_rows, feature_rows = rows, rows[:0]
@@ -75,7 +102,7 @@ def add_noise(
         shuffled = rng.permutation(rows)
         half = len(rows) // 2
         label_rows, feature_rows = np.sort(shuffled[:half]), np.sort(shuffled[half:])
-    relabel = flip_labels if task == "classification" else permute_targets
+    relabel = flip_labels if task == "classification" else {"mix": mix_targets, "permute": permute_targets}[regression_labels]
     y_noisy = relabel(y, label_rows, rng) if len(label_rows) else np.asarray(y).copy()
     X_noisy = gaussian_features(X, feature_rows, rng) if len(feature_rows) else np.asarray(X, dtype=np.float64).copy()
     kinds = np.where(np.isin(rows, label_rows), "labels", "features")

@@ -35,7 +35,8 @@ Two training schedules, chosen by ``weight_updates``:
     (this schedule, raw masses, the squared OT term).
 
 Weights stay valid masses: after every weight update they are clipped to
-``[min_weight, max_weight]`` (positive and finite), and training stops with
+``[min_weight, max_weight]`` (positive and finite; :meth:`LossVal.paper` leaves
+them unconstrained, as the authors' code does), and training stops with
 :class:`~lossval.errors.TrainingDivergedError` if any metric becomes NaN/inf.
 """
 
@@ -99,6 +100,9 @@ class LossVal(TabularNetwork):
         blur, scaling, debias: geomloss Sinkhorn settings (0.05, 0.5, True as in geomloss).
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
         min_weight, max_weight: the weights are clipped to this range after every update.
+        clip_weights: ``False``: no clipping, the weights are unconstrained as in the authors'
+            code (:meth:`paper`); a weight may then go to or below 0, where geomloss's log-weights
+            treat it as no mass. Needs ``normalize_masses=False`` and ``weight_updates="per_batch"``.
         reference_rows: ``None`` (default): every batch is transported to the whole validation
             set (cost ``O(batch x M)`` per batch). An integer: the validation set is split at
             random into ``ceil(M / reference_rows)`` parts of nearly equal size every epoch and
@@ -152,6 +156,7 @@ class LossVal(TabularNetwork):
         solver: str = "fast",
         min_weight: float = 1e-3,
         max_weight: float = 1e3,
+        clip_weights: bool = True,
         reference_rows: int | None = None,
         ot_batch_size: int | None = None,
         max_levels: int = MAX_LEVELS,
@@ -198,6 +203,12 @@ class LossVal(TabularNetwork):
         self.max_weight = check_float("max_weight", max_weight)
         if not self.min_weight < 1 < self.max_weight:
             raise ValueError(f"need min_weight < 1 < max_weight, got {min_weight!r} and {max_weight!r}")
+        self.clip_weights = bool(clip_weights)
+        if not self.clip_weights and (self.normalize_masses or self.weight_updates != "per_batch"):
+            raise ValueError(
+                "clip_weights=False needs normalize_masses=False and weight_updates='per_batch' (the authors' "
+                f"schedule; normalised masses need positive weights), got {normalize_masses!r} and {weight_updates!r}"
+            )
         self.ot_label_scale = check_float("ot_label_scale", ot_label_scale, allow_zero=True)
         self.reference_rows = None if reference_rows is None else check_int("reference_rows", reference_rows)
         self.ot_batch_size = None if ot_batch_size is None else check_int("ot_batch_size", ot_batch_size)
@@ -209,10 +220,16 @@ class LossVal(TabularNetwork):
 
     @classmethod
     def paper(cls, task: str = "classification", **overrides: Any) -> LossVal:
-        """The authors' variant: per-batch OT and joint Adam, unnormalised masses, OT squared."""
+        """The authors' variant: per-batch OT and joint Adam, unnormalised masses, unconstrained weights, OT squared.
+
+        As the authors' code (github.com/twibiral/LossVal, ``src/LossVal``) except: the OT factor is
+        squared (their experiment scripts' "squared" Sinkhorn does not square; the paper's formula and
+        their standalone reference do), and training stops with ``TrainingDivergedError`` on a
+        non-finite metric where theirs would carry NaN on.
+        """
         settings: dict[str, Any] = dict(
             weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
-            ot_power=2.0, solver="geomloss",
+            ot_power=2.0, solver="geomloss", clip_weights=False,
         )  # fmt: skip
         return cls(task, **{**settings, **overrides})
 
@@ -402,6 +419,8 @@ class LossVal(TabularNetwork):
 
     @torch.no_grad()
     def _clip(self, weights: Tensor) -> None:
+        if not self.clip_weights:
+            return
         weights.nan_to_num_(nan=self.min_weight).clamp_(self.min_weight, self.max_weight)
 
     def _metrics(self, means: Tensor, weights: Tensor) -> dict[str, float]:

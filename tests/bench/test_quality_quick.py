@@ -35,13 +35,14 @@ def test_quick_mode_writes_a_resumable_csv_and_the_tables(tmp_path, capsys):
     by_setting = runs.set_index(["method", "kind", "setting"])["auroc"].unstack("setting")
     shared = [quality.shared_across_settings(m, k) for m, k in by_setting.index]
     assert (by_setting["paper"] == by_setting["trusted"])[shared].all()
-    assert sum(shared) == 3 * 3 + 4  # cleanlab, random, loss_only: every kind; the other 4: labels
+    assert sum(shared) == 4 * 3 + 4  # cleanlab (both models), random, loss_only: every kind; the other 4: labels
 
     doc = (tmp_path / "quality.md").read_text()
     assert doc.count(BEGIN) == 1 and doc.count(END) == 1
     assert '### Setting "paper"' in doc and '### Setting "trusted"' in doc
-    assert "| *LossVal (paper, 30 epochs), published* | .544 |" in doc
-    assert "| cleanlab, its own flags |" in doc
+    assert "| *LossVal (paper, 30 epochs), published, 6 datasets* (F1 only) | .544 |" in doc
+    assert "| cleanlab, its own flags |" in doc and "| cleanlab_hgb, its own flags |" in doc
+    assert "| electricity | lossval | " in doc  # the per-dataset table
 
     # a rerun finds every run done and adds nothing
     capsys.readouterr()

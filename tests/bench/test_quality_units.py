@@ -8,7 +8,7 @@ import pytest
 
 from bench import quality
 from bench.methods import parse_options, resolve
-from bench.report import BEGIN, END, write_report
+from bench.report import BEGIN, END, balanced, paired, write_report
 
 
 def _data(n=1500, d=4, seed=0):
@@ -95,6 +95,25 @@ def test_report_replaces_only_the_block_between_the_markers(tmp_path):
     text = doc.read_text()
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\nafter\n")
     assert "\nold\n" not in text and text.count(BEGIN) == 1
-    assert "| **lossval** (default) | .600 | – | .600 |" in text
-    assert "| cleanlab, its own flags | .400 | – | .400 |" in text
+    assert "| **lossval** (default) | .600 · .900 · .500 | – | .600 · .900 · .500 |" in text  # F1 · AUROC · P@k
+    assert "| cleanlab, its own flags | .400 · .900 · .500 | – | .400 · .900 · .500 |" in text
+    assert "| toy | lossval | .600 · .900 · .500 | – | .600 · .900 · .500 | 1 x 1 / – / 1 x 1 |" in text  # per dataset
     assert "| lossval | .750 | – |" in text  # reason accuracy
+
+
+def test_report_means_are_balanced_and_comparisons_paired_on_the_cells_both_ran():
+    rows = []
+    for rate, f1 in ((0.1, 0.2), (0.2, 0.8)):
+        for method in ("lossval", "cleanlab_hgb"):
+            for rep in range(3 if method == "lossval" else 1):
+                if method == "cleanlab_hgb" and rate == 0.2:
+                    continue  # the slow baseline has not run the 20 % cell yet
+                rows.append(dict(setting="paper", dataset="toy", task="regression", kind="labels", rate=rate, rep=rep,
+                                 method=method, f1=f1 + 0.01 * rep, f1_flags=f1 + 0.05, auroc=0.7, precision_at_k=0.3))  # fmt: skip
+    frame = pd.DataFrame(rows)
+    table = balanced(frame, ["task", "kind"])
+    # each (dataset, rate) cell counts once, whatever its repetitions: (0.21 + 0.81) / 2
+    assert table.loc[("lossval", "regression", "labels"), "f1"] == pytest.approx(0.51)
+    assert table.loc[("lossval", "regression", "labels"), ["cells", "reps_max"]].tolist() == [2, 3]
+    # the comparison uses only the 10 % cell, which both ran; the baseline at its better F1 (its flags)
+    assert paired(frame, "lossval", "cleanlab_hgb", "f1_best")[("regression", "labels")] == pytest.approx((0.21, 0.25, 1))

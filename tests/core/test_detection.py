@@ -31,7 +31,7 @@ def test_flipped_labels_score_lower_classification(electricity, electricity_refe
     assert detection_auroc(values, noisy) > 0.75
 
 
-def test_permuted_targets_score_lower_regression(white_wine):
+def test_mixed_targets_score_lower_regression(white_wine):
     values, noisy = _run(white_wine, "regression")
     assert values[noisy].mean() < values[~noisy].mean()
     assert detection_auroc(values, noisy) > 0.6

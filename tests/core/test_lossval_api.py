@@ -108,6 +108,16 @@ def test_paper_preset_is_the_authors_variant():
     assert (lv.weight_updates, lv.normalize_masses, lv.solver, lv.ot_power) == ("per_batch", False, "geomloss", 2.0)
     assert (lv.weight_optimizer, lv.weight_lr, lv.ot_label_scale) == ("adam", 0.01, 0.0)
     assert lv.hidden_layers == (90, 90) and lv.activation == "tanh" and lv.batch_size == 32 and lv.lr == 0.01
+    assert lv.clip_weights is False and LossVal().clip_weights is True
+
+
+def test_the_authors_variant_leaves_the_weights_unconstrained_the_default_clips(tiny_classification):
+    X, y, Xv, yv = tiny_classification
+    options = dict(epochs=30, random_state=0, progress=False, lr=0.1)  # a large step drives some weights below 0
+    paper = LossVal.paper("classification", **options).fit(X, y, Xv, yv).values_
+    clipped = LossVal.paper("classification", **options, clip_weights=True).fit(X, y, Xv, yv).values_
+    assert np.isfinite(paper).all() and paper.min() < 0
+    assert clipped.min() >= 1e-3 - 1e-9 and clipped.max() <= 1e3
 
 
 def test_defaults_are_the_benchmarked_ones():
@@ -127,6 +137,7 @@ def test_defaults_are_the_benchmarked_ones():
         (dict(average_last=0), "average_last"),
         (dict(weight_clip=-1.0), "weight_clip"),
         (dict(ot_label_scale=-1.0), "ot_label_scale"),
+        (dict(clip_weights=False), "clip_weights=False needs normalize_masses=False"),
     ],
 )
 def test_bad_method_options_are_named(options, message):
