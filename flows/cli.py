@@ -93,7 +93,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.output is None and (root / PARAMS_FILE).exists():
         raise ParamsError(f"{root / PARAMS_FILE} exists: pass --output FILE for the inferred parameters (nothing was written)")
     destination = root / (args.output or PARAMS_FILE)
-    source = Path(args.path).resolve()
+    source = Path(os.path.abspath(args.path))  # not resolve(): keep the path the user gave through symlinks
     tree, left_out = infer_params(
         source, target=args.target, task=args.task, defaults=yaml.safe_load(defaults_file.read_text()),
         path_in_params=os.path.relpath(source, root), sample_rows=args.sample_rows or SAMPLE_ROWS,
