@@ -164,6 +164,9 @@ def run_grid(specs: Sequence[Spec], methods: Sequence[str], folder: Path, out: P
             if spec.dataset not in data:
                 data[spec.dataset] = load(spec.dataset, folder)
             cell = make_cell(spec, *data[spec.dataset], reference=reference, test=test)
+            todo = [m for m in todo if m != "cleanlab" or cm.cleanlab_applies(cell)]
+            if not todo:
+                continue
             rows = run_cell(spec, cell, todo, epochs=epochs, settings=settings, cache=out.with_name(out.stem + "_preds.tmp"))
             for row in rows:
                 write({c: row.get(c, "") for c in COLUMNS})
