@@ -118,6 +118,7 @@ def _corrupt_targets(y_src: pd.Series, y_ref: pd.Series, rows: np.ndarray, *, ta
             others = classes[classes != y.iloc[i]]
             y.iloc[i] = others[rng.integers(len(others))]
         return y
+    y = y.astype(np.float64)  # an integer target (e.g. a 3-9 grade) takes another row's value as a float
     target = y_ref.to_numpy(np.float64)
     if np.ptp(target) == 0:
         raise ValueError("label canaries need a non-constant regression target in the reference")

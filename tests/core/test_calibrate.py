@@ -118,6 +118,8 @@ def test_canaries_regression_change_the_target():
     assert (np.abs(c.y[labels].to_numpy() - y.iloc[c.source[labels]].to_numpy()) >= 0.5 * y.std(ddof=0)).all()
     with pytest.raises(ValueError, match="share"):
         make_canaries(X, y, task="regression", share=1.0, seed=1)
+    grades = pd.Series(rng.integers(3, 10, size=60))  # an integer target
+    assert make_canaries(X, grades, task="regression", share=0.5, seed=1).y.dtype == np.float64
 
 
 def test_canary_auroc():
