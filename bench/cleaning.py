@@ -1,7 +1,7 @@
 """Does cleaning pay off? The downstream model trained on all rows, on oracle-cleaned rows, with the
 pipeline's default quarantine, value-weighted, the champion the gate picks, and with cleanlab's removal.
 
-Protocol (docs/benchmarks.md, section 5): per dataset and repetition one random, disjoint split of a
+Protocol (docs/benchmarks.md, section 6): per dataset and repetition one random, disjoint split of a
 large clean test set (3000 rows), a trusted reference (300) and the training rows (500, fewer when
 the table is too small); noise (``lossval.noise``) on a share ``rate`` of the training rows only
 (kinds labels, features, mixed; rate 0 once per dataset and repetition, kind ``none``). The pipeline's
@@ -164,6 +164,9 @@ def run_grid(specs: Sequence[Spec], methods: Sequence[str], folder: Path, out: P
             if spec.dataset not in data:
                 data[spec.dataset] = load(spec.dataset, folder)
             cell = make_cell(spec, *data[spec.dataset], reference=reference, test=test)
+            todo = [m for m in todo if m != "cleanlab" or cm.cleanlab_applies(cell)]
+            if not todo:
+                continue
             rows = run_cell(spec, cell, todo, epochs=epochs, settings=settings, cache=out.with_name(out.stem + "_preds.tmp"))
             for row in rows:
                 write({c: row.get(c, "") for c in COLUMNS})

@@ -143,7 +143,7 @@ def cross_fitted_champion(cell: Cell, preds: dict[str, np.ndarray], *, seed: int
 
 def cleanlab_applies(cell: Cell) -> bool:
     """cleanlab on the classification cells with label noise only: 5 refits a cell, and regression's
-    ``CleanLearning`` about 60, too slow for this machine's budget (docs/benchmarks.md, section 5)."""
+    ``CleanLearning`` about 60, too slow for this machine's budget (docs/benchmarks.md, section 6)."""
     return cell.task == "classification" and cell.kind == "labels"
 
 
