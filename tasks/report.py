@@ -17,6 +17,7 @@ from lossval.rows import ROW_ID
 from tasks.drift import value_drift_table
 from tasks.project import Project
 from tasks.retrain import HEADLINE
+from tasks.secrets import without_credentials
 from tasks.tracking import PLOTS, _is_local, _value_distribution, connect, dataset_name, tracking_uri
 
 WORST_ROWS = 25
@@ -39,7 +40,7 @@ def run_link(project: Project, run_id: str) -> str:
 
     client, experiment_id = connect(project)
     uri = tracking_uri(project)
-    base = f"http://127.0.0.1:{DEFAULT_PORT}" if _is_local(uri) else uri.rstrip("/")
+    base = f"http://127.0.0.1:{DEFAULT_PORT}" if _is_local(uri) else without_credentials(uri).rstrip("/")
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 

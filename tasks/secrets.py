@@ -19,3 +19,9 @@ _CREDENTIALS = re.compile(r"(?<=://)(?:(?!://)\S)*@")
 def redact(text: str) -> str:
     """``text`` with the user:password part of every URL in it replaced by ``***``, for logs and messages."""
     return _CREDENTIALS.sub("***@", text)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with its user:password part removed (not masked): for links a person opens, where ``***@``
+    would only make the browser ask for a login (the server's own login still applies)."""
+    return _CREDENTIALS.sub("", url)

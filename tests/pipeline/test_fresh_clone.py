@@ -9,6 +9,7 @@ DVC config and local remote, Prefect's temporary local server, MLflow's default 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -95,10 +96,11 @@ def test_user_entry_points_in_a_clone(clone: Path) -> None:
     out = clone / "first-night"
     printed = _run([".venv/bin/lossval-clean", "snapshot", "checkout", first_run, "--output", str(out)], clone)
     assert first_md5 in printed
-    restored = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert restored == ["clean.parquet", "ledger.parquet", "quarantine.parquet"], restored
-    # the restored files are the first night's: their hashes match the manifest DVC stored under first_md5
-    manifest = _run([".venv/bin/python", "-m", "dvc", "cache", "dir"], clone).strip().splitlines()[-1]
-    entries = Path(manifest, "files", "md5", first_md5[:2], first_md5[2:]).read_text()
+    restored = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != ".lossval-checkout"}
+    assert {"clean.parquet", "quarantine.parquet", "ledger.parquet"} <= restored, restored
+    # the restored files are the first night's: each one's hash is the one DVC's manifest of first_md5 lists for it
+    cache = _run([".venv/bin/python", "-m", "dvc", "cache", "dir"], clone).strip().splitlines()[-1]
+    manifest = {e["relpath"]: e["md5"] for e in json.loads(Path(cache, "files", "md5", first_md5[:2], first_md5[2:]).read_text())}
+    assert set(manifest) == restored, (sorted(manifest), sorted(restored))
     for name in restored:
-        assert hashlib.md5((out / name).read_bytes()).hexdigest() in entries, f"{name} differs from run {first_run}'s snapshot"
+        assert hashlib.md5((out / name).read_bytes()).hexdigest() == manifest[name], f"{name} differs from run {first_run}'s snapshot"

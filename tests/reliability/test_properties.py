@@ -18,7 +18,7 @@ from schemas.dataset import DatasetError
 from tasks.ingest import check_rows, failed_rows, read_input
 from tasks.project import Project
 from tasks.quarantine import decide_rows
-from tasks.value import Valued
+from tasks.value import CANARY_COLUMNS, Valued
 from tests.helpers import REPO
 
 FEATURES = ["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer"]
@@ -40,6 +40,9 @@ def workspace(tmp_path_factory) -> Path:
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
     tree = yaml.safe_load((root / "params.yaml").read_text())
     tree["ingest"]["path"] = "data/raw.csv"
+    # random values and no canaries: the value rules here are the plain ones (calibrated needs canaries;
+    # its accounting is tested with them in tests/pipeline/test_decisions_flow.py)
+    tree["quarantine"]["strategy"] = "auto"
     (root / "params.yaml").write_text(yaml.safe_dump(tree))
     (root / "data").mkdir()
     return root
@@ -71,7 +74,7 @@ def test_every_row_is_clean_or_quarantined_exactly_once(workspace, rows, duplica
     rng = np.random.default_rng(seed)
     values = pd.DataFrame({ROW_ID: valid_ids, "value": rng.random(len(valid_ids)), "loss_part": 0.0, "transport_part": 0.0,
                            "reason": rng.choice(["label", "feature"], len(valid_ids))})
-    valued = Valued(values=values, history=pd.DataFrame(), model_state={}, device="cpu", seconds=0.0)
+    valued = Valued(values=values, history=pd.DataFrame(), model_state={}, device="cpu", seconds=0.0, canaries=pd.DataFrame(columns=CANARY_COLUMNS))
     try:
         cleaned = decide_rows(project, rows_in=len(ids), input_sha256="x", valid=validated.valid, schema_failures=failures,
                               valued=valued, run_id="r", at="2026-01-01T00:00:00+00:00")

@@ -4,6 +4,7 @@ logs, the error a run raises and the MLflow failure tag; with passwords holding 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from flows.cli import _print_summary, main
 from flows.pipeline import lossval_clean
 from tasks.failures import EXIT_SERVICE
 from tasks.project import Project
+from tasks.secrets import without_credentials
 from tasks.tracking import TrackingError, redact
 from tests.helpers import REPO
 
@@ -42,8 +44,12 @@ def test_the_run_summary_and_ui_never_print_the_password(tmp_path, monkeypatch, 
     project = Project.load(tmp_path)
     for userinfo, secret in SECRETS.values():
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"https://{userinfo}@mlflow.example")
+        gate = {"metric": "accuracy", "test_rows": 4, "scores": {"all": 0.5, "clean": 0.6}, "confidence": 0.9,
+                "improvement": {"clean": [0.1, -0.2, 0.4]}, "promoted": "all", "reason": "within the uncertainty"}
         summary = {"rows_in": 3, "rows_quarantined_schema": 0, "rows_quarantined_value": 1, "rows_clean": 2, "rule": "auto",
-                   "test_accuracy_all": 0.5, "test_accuracy_clean": 0.6, "snapshot": "x.dir", "run_id": "r1"}
+                   "test_accuracy_all": 0.5, "test_accuracy_clean": 0.6, "snapshot": "x.dir", "run_id": "r1", "run_name": "night",
+                   "health": [], "gate": gate, "valuation_unreliable": False,
+                   "mlflow_run": f"{without_credentials(os.environ['MLFLOW_TRACKING_URI'])}/#/experiments/1/runs/r1"}
         _print_summary(project, summary)
         from flows.ui import serve
 
@@ -85,3 +91,9 @@ def test_an_mlflow_error_during_a_run_leaks_nothing(project, monkeypatch, capfd,
     from tests.reliability.test_faults import _runs
 
     assert "p@ss" not in _runs(Path(project))[0].data.tags["failure"]
+
+
+@pytest.mark.parametrize("kind", SECRETS)
+def test_links_to_the_mlflow_run_carry_no_credentials(kind):
+    userinfo, secret = SECRETS[kind]
+    assert without_credentials(f"https://{userinfo}@mlflow.example:5000/") == "https://mlflow.example:5000/"
