@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from bench import cleaning_methods as cm
-from bench.common import BUNDLED, CLASSIFICATION, REGRESSION, REPO, load, machine, results_csv
+from bench.common import CLASSIFICATION, REGRESSION, REPO, load, machine, results_csv
 from bench.methods import Cell
 from bench.quality import parse_part, resolve_folder, seed_of
 from lossval.noise import NOISE_KINDS, add_noise

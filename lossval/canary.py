@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lossval._checks import check_task
+from lossval.tabular import column_kind
 
 CANARY_KINDS: tuple[str, ...] = ("clean", "labels", "features")
 
@@ -93,7 +94,7 @@ def make_canaries(
     keep[sources] = False
     n_clean = n_sources // 2
     clean_src, bad_src = np.sort(sources[:n_clean]), np.sort(sources[n_clean:])
-    numeric = [c for c in X_ref.columns if _is_numeric(X_ref[c])]
+    numeric = [c for c in X_ref.columns if column_kind(X_ref[c]) == "numeric"]
     as_float = {c: np.float64 for c in numeric}
     X_bad = X_ref.iloc[bad_src].astype(as_float).reset_index(drop=True)
     y_bad = y_ref.iloc[bad_src].reset_index(drop=True)
@@ -108,10 +109,6 @@ def make_canaries(
     y = pd.concat([y_ref.iloc[clean_src].reset_index(drop=True), y_bad], ignore_index=True)
     kind = np.concatenate([np.full(len(clean_src), "clean", dtype=object), kinds.astype(object)])
     return Canaries(X=X, y=y, kind=kind, source=np.concatenate([clean_src, bad_src]), keep=keep)
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def _corrupt_features(X: pd.DataFrame, X_ref: pd.DataFrame, rows: np.ndarray, *, numeric: list[str], feature_scale: float,

@@ -6,7 +6,6 @@ import pytest
 
 from flows.cli import main
 from tasks.snapshot import CHECKOUT_MARKER, SnapshotError, check_destination
-from tests.helpers import REPO
 
 
 def _baseline_run_id(root) -> str:

@@ -4,7 +4,6 @@ once, a tampered ledger, a diverging training. After each: nothing partial, noth
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import subprocess
