@@ -26,13 +26,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tasks.failures import EXIT_UNRELIABLE  # a run whose results are published but whose canary self-test failed
+from pipeline.failures import EXIT_UNRELIABLE  # a run whose results are published but whose canary self-test failed
 
 
 def _project(args: argparse.Namespace):
-    from tasks.project import Project
+    from pipeline.project import Project
 
-    return Project.load(args.project, params_file=args.params, overrides=getattr(args, "set", None) or ())
+    # `run` takes this run's --set (none = none); every other command sees the last run's (params.overrides.yaml)
+    return Project.load(args.project, params_file=args.params, overrides=(args.set or ()) if hasattr(args, "set") else None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -55,16 +56,17 @@ def _run_flow(**kwargs) -> tuple[dict, int]:
 
 
 def _print_summary(project, summary: dict) -> None:
-    from tasks.report import summary_lines
-    from tasks.retrain import Retrained, describe
-    from tasks.tracking import redact, tracking_uri
+    from pipeline.report import summary_lines
+    from pipeline.retrain import Retrained, describe
+    from pipeline.secrets import redact
+    from pipeline.tracking import tracking_uri
 
     print(f"\nlossval-clean run {summary['run_name']}: tonight's health")
     print(summary_lines(summary["health"]))
     print(f"\nrows in: {summary['rows_in']}  quarantined by schema: {summary['rows_quarantined_schema']}  "
           f"by value: {summary['rows_quarantined_value']}  clean: {summary['rows_clean']}   ({summary['rule']})")
     print(describe(Retrained(scores={}, models={}, gate=summary["gate"])))
-    print(f"snapshot {summary['snapshot']}  (lossval-clean snapshot checkout {summary['run_id']})")
+    print(f"snapshot {summary['snapshot']}, DVC experiment {summary['dvc_experiment']}  (dvc exp show; lossval-clean snapshot checkout {summary['run_id']})")
     print(f"report: {project.reports_dir / 'report.html'}")
     print(f"MLflow run {summary['run_id']} in {redact(tracking_uri(project))}: {summary['mlflow_run']} (lossval-clean ui)")
     if summary["valuation_unreliable"]:
@@ -73,17 +75,13 @@ def _print_summary(project, summary: dict) -> None:
         print(f"\nFAILED: {UNRELIABLE}", file=sys.stderr)
 
 
-#: The demo's clean test set (data/example/README.md): 4000 rows, enough for the gate to resolve about one point.
-DEMO_TEST = "data/example/electricity_test.csv"
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     """Infer a complete params file for a table: params.yaml when the project has none, else --output."""
     import yaml
 
     from schemas.inference import SAMPLE_ROWS, header, infer_params, write_params
     from schemas.params import ParamsError
-    from tasks.project import PARAMS_FILE, find_root
+    from pipeline.project import PARAMS_FILE, find_root
 
     try:
         root = find_root(args.project)
@@ -110,66 +108,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Noise a copy of the bundled example, clean it with the full flow, and show what was caught."""
-    import numpy as np
-    import pandas as pd
+    from flows.demo import run_demo
 
-    from lossval.noise import add_noise
-    from lossval.rows import assign_row_ids, read_table
-
-    project = _project(args)
-    source = project.input_path("data/example/electricity.csv")
-    data = pd.read_csv(source, dtype=str, keep_default_na=False)
-    rng = np.random.default_rng(args.seed)
-    features = [c for c in data.columns if c != "target"]
-    X = data[features].astype(float).to_numpy()
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    # the paper's noise: N(0, 1) on standardised features, i.e. one standard deviation per column,
-    # clipped to each column's observed range so that the schema passes and LossVal has to find them
-    Z_noisy, y_noisy, rows, kinds = add_noise((X - mean) / std, data["target"].to_numpy(), kind="mixed", rate=args.rate, task="classification", rng=rng)
-    X_noisy = np.clip(Z_noisy * std + mean, X.min(axis=0), X.max(axis=0))
-    X_noisy[:, features.index("day")] = np.round(X_noisy[:, features.index("day")])
-    noisy = data.copy()
-    noisy["target"] = y_noisy
-    feature_rows = rows[kinds == "features"]
-    noisy.loc[feature_rows, features] = pd.DataFrame(X_noisy[feature_rows], columns=features).map(lambda v: f"{v:.6g}").to_numpy()
-    broken = rng.choice(np.setdiff1d(np.arange(len(data)), rows), size=3, replace=False)
-    noisy.loc[broken[0], "nswprice"] = ""  # missing value
-    noisy.loc[broken[1], "day"] = "9"  # out of range
-    noisy.loc[broken[2], "target"] = "FLAT"  # unknown class
-    demo_file = project.output_path("data/demo/electricity_noisy.csv")
-    demo_file.parent.mkdir(parents=True, exist_ok=True)
-    noisy.to_csv(demo_file, index=False)
-    ids, _ = assign_row_ids(read_table(demo_file))
-    print(f"demo data: {demo_file.relative_to(project.root)} = the bundled example with {int((kinds == 'labels').sum())} labels flipped, "
-          f"{len(feature_rows)} rows' features noised (N(0,1) on standardised features, clipped to the columns' ranges) "
-          "and 3 rows broken (missing value, out of range, unknown class)")
-    summary, code = _run_flow(
-        params_file=args.params, project_dir=str(project.root), trigger="manual",
-        overrides={"ingest.path": str(demo_file.relative_to(project.root)), "reference.test_path": DEMO_TEST},
-    )
-    quarantine = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
-    flagged = set(quarantine.loc[quarantine["stage"] == "value", "row_id"])
-    schema = quarantine[quarantine["stage"] == "schema"]
-    print("\nquarantined by the schema:")
-    print(schema[["row_id", "reason"]].to_string(index=False))
-    by_value = quarantine[quarantine["stage"] == "value"].sort_values("value")
-    print(f"\nquarantined by value ({len(by_value)} rows; the 10 lowest):")
-    print(by_value[["row_id", "value", "reason"] + features[:4] + ["target"]].head(10).to_string(index=False))
-    for kind in ("labels", "features"):
-        injected = set(ids.iloc[rows[kinds == kind]])
-        print(f"caught {len(injected & flagged)} of {len(injected)} rows with noisy {kind}")
-    noised = set(ids.iloc[rows])
-    precision = len(flagged & noised) / max(len(flagged), 1)
-    cal = summary["calibration"]
-    print(f"\nrows flagged by value: {len(flagged)}   estimated bad by the canaries: "
-          + (f"{cal['estimated_bad']:.0f} ({cal['estimated_bad_low']:.0f}-{cal['estimated_bad_high']:.0f})" if cal else "n/a")
-          + f"   truly corrupted: {len(noised)}")
-    print(f"precision: {precision:.0%} of the value-quarantined rows were noised"
-          + (f" (the run estimated {cal['estimated_precision']:.0%})" if cal and len(flagged) else "")
-          + f"; recall: {len(flagged & noised) / max(len(noised), 1):.0%}")
-    _print_summary(project, summary)
-    return code
+    return run_demo(args)
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
@@ -190,7 +131,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             table = table[["row_id", "stage", "reason", "value", "rule"]]
     if args.csv:
         from lossval.io import write_text
-        from tasks.quarantine import csv_safe
+        from pipeline.quarantine import csv_safe
 
         text = csv_safe(table).to_csv(index=False)
         if args.csv == "-":  # standard output; the count goes to stderr so the CSV stays clean
@@ -208,33 +149,32 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from tasks.lock import project_lock
-    from tasks.restore import restore_rows
+    from pipeline.restore import restore_run
+    from pipeline.transaction import project_lock
 
     project = _project(args)
     with project_lock(project.lock_path, wait_seconds=args.wait):
-        restored = restore_rows(project, args.row_ids, note=args.note)
+        restored, tracker, experiment = restore_run(project, args.row_ids, note=args.note)
     print(f"restored {len(restored)} row(s): {', '.join(restored)}; they are kept in every later run")
+    print(f"recorded as MLflow run {tracker.run_id} (trigger=restore) and DVC experiment {experiment}")
     return 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from tasks.snapshot import checkout_run
-
-    from tasks.lock import project_lock
+    from pipeline.restore import checkout_run
+    from pipeline.transaction import project_lock
 
     project = _project(args)
     destination = Path(args.output) if args.output else project.data_dir / "restored" / args.run_id
     with project_lock(project.lock_path, wait_seconds=args.wait):
-        md5, path = checkout_run(project, args.run_id, destination)
-    print(f"snapshot {md5} of run {args.run_id} restored to {path} and verified against its hash")
+        md5, experiment, path = checkout_run(project, args.run_id, destination)
+    print(f"snapshot {md5} of run {args.run_id} (DVC experiment {experiment}) restored to {path}, every file checked against DVC's hashes")
     return 0
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from flows.stages import run_stage
-
-    from tasks.lock import project_lock
+    from pipeline.stages import run_stage
+    from pipeline.transaction import project_lock
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     project = _project(args)
@@ -244,7 +184,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
-    from tasks.lock import HOLDER_ENV, run_lock
+    from pipeline.transaction import HOLDER_ENV, run_lock
 
     project = _project(args)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1",
@@ -358,12 +298,12 @@ def configure_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_environment()
     args = build_parser().parse_args(argv)
-    from tasks.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_log_filter, message
+    from pipeline.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_log_filter, message
 
     install_log_filter()
     try:
         return args.func(args)
-    except Exception as e:  # expected failures: one line and their exit code (tasks/failures.py); bugs: the traceback
+    except Exception as e:  # expected failures: one line and their exit code (pipeline/failures.py); bugs: the traceback
         code = exit_code(e)
         if code == EXIT_BUG:
             if not isinstance(e, (ValueError, RuntimeError, FileNotFoundError)):

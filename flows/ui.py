@@ -12,14 +12,14 @@ import subprocess
 import sys
 
 from flows.processes import LOOPBACK, State, answers, child_env, free_port, port_free, spawn, wait_until
-from tasks.project import Project
+from pipeline.project import Project
 
 UI = "mlflow-ui"
 DEFAULT_PORT = 5000
 
 
 def server_command(project: Project, port: int) -> list[str]:
-    from tasks.tracking import tracking_uri
+    from pipeline.tracking import tracking_uri
 
     return [
         sys.executable, "-m", "mlflow", "server", "--host", LOOPBACK, "--port", str(port),
@@ -31,7 +31,7 @@ def server_command(project: Project, port: int) -> list[str]:
 
 def runs_page(project: Project) -> str:
     """The path of the experiment's runs table in the UI (the experiment is created, tagged for that view, if it is missing)."""
-    from tasks.tracking import connect
+    from pipeline.tracking import connect
 
     _, experiment_id = connect(project)
     return f"/#/experiments/{experiment_id}/runs"
@@ -39,7 +39,7 @@ def runs_page(project: Project) -> str:
 
 def serve(project: Project, *, port: int | None = None, detach: bool = False, echo=print) -> int:
     """Start the MLflow server on the project's store; in the foreground until Ctrl-C, or in the background with ``detach``."""
-    from tasks.tracking import _is_local, redact, tracking_uri
+    from pipeline.tracking import _is_local, redact, tracking_uri
 
     uri = tracking_uri(project)
     if not _is_local(uri):

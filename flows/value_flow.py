@@ -24,10 +24,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.project import Project
-from tasks.reference import Split, load_split
-from tasks.tracking import EpochLogger
-from tasks.value import Valued, load_valued, save_valued, value
+from pipeline.project import Project
+from pipeline.tracking import Tracker
+from tasks import steps
 
 IN_PROCESS = "in-process"
 
@@ -42,7 +41,8 @@ def lossval_value(
     """Value the rows of the project's current split, for the MLflow run ``run_id`` of a ``lossval-clean`` flow run.
 
     Args:
-        run_id: the parent's MLflow run; per-epoch metrics are logged to it live.
+        run_id: the parent's MLflow run; per-epoch metrics are logged to it live, and this valuation's own
+            system metrics (CPU, memory, GPU) to a nested run ``valuation``.
         project_dir: the project root, as the parent sees it (the same path on this worker).
         params_file: parameters file, relative to the project root.
         overrides: the parent run's ``{"section.key": value}`` overrides.
@@ -52,43 +52,37 @@ def lossval_value(
     """
     from prefect.runtime import deployment
 
-    from tasks.failures import install_log_filter
-    from tasks.project import check_flow_parameters
+    from pipeline.failures import install_log_filter
+    from pipeline.project import check_flow_parameters
 
     install_log_filter()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
     check_flow_parameters(project, params_file=params_file, project_dir=project_dir, deployment_run=bool(deployment.id))
-    valued = value_and_save(project, load_split(project), run_id)
-    return {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3)}
+    tracker = Tracker.resume(project, run_id)
+    try:
+        return steps.value(project, callbacks=[tracker.epoch_logger()])
+    finally:
+        tracker.close()
 
 
-def value_and_save(project: Project, split: Split, run_id: str) -> Valued:
-    valued = value(project, split, callbacks=[EpochLogger(project, run_id)])
-    save_valued(project, valued)
-    return valued
-
-
-def value_step(project: Project, split: Split, run_id: str, *, params_file: str = "params.yaml") -> tuple[Valued, str]:
-    """Value the rows where ``value.deployment`` says; return the result and where it ran (for the MLflow tag).
+def value_step(project: Project, tracker: Tracker, *, params_file: str = "params.yaml") -> dict[str, Any]:
+    """Run the value stage where ``value.deployment`` says; tag the MLflow run with where it ran and on which device.
 
     Raises:
         RuntimeError: the valuation deployment's run did not complete (its state and message are in the error).
     """
     deployment = project.params.value.deployment
     if deployment is None:
-        return value_and_save(project, split, run_id), IN_PROCESS
+        result = steps.value(project, callbacks=[tracker.epoch_logger()])
+        tracker.set_tags(device=result["device"], value_deployment=IN_PROCESS)
+        return result
     from prefect.deployments import run_deployment
 
     logger = get_run_logger()
     logger.info("valuing on deployment %s: waiting for a worker of its work pool", deployment)
     child = run_deployment(
         deployment,
-        parameters={
-            "run_id": run_id,
-            "project_dir": str(project.root),
-            "params_file": params_file,
-            "overrides": project.overrides,
-        },
+        parameters={"run_id": tracker.run_id, "project_dir": str(project.root), "params_file": params_file, "overrides": project.overrides},
         poll_interval=3,
         as_subflow=True,
     )
@@ -96,7 +90,10 @@ def value_step(project: Project, split: Split, run_id: str, *, params_file: str 
     if state is None or not state.is_completed():
         name, message = (state.name, state.message) if state else ("unknown", "")
         raise RuntimeError(f"valuation run {child.name!r} of deployment {deployment!r} ended {name}: {message}")
-    valued = load_valued(project)
-    logger.info("deployment %s valued %d rows on %s in %.1f s (flow run %s)", deployment, len(valued.values), valued.device, valued.seconds, child.name)
-    return valued, deployment
+    from pipeline.value import load_valued
 
+    valued = load_valued(project)  # through the project's files, never Prefect results
+    result = {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3), "settings": valued.settings}
+    tracker.set_tags(device=result["device"], value_deployment=deployment)
+    logger.info("deployment %s valued %d rows on %s in %.1f s (flow run %s)", deployment, result["rows"], result["device"], result["seconds"], child.name)
+    return result

@@ -15,8 +15,8 @@ from flows.processes import State, Started, child_env, spawn, stop
 from flows.trigger import detect_trigger
 from lossval.report import value_drift
 from schemas.params import ParamsError, load_params
-from tasks.drift import QUANTILES, value_drift_table
-from tasks.project import Project
+from pipeline.drift import QUANTILES, value_drift_table
+from pipeline.project import Project
 from tests.helpers import REPO
 
 

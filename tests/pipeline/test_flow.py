@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.pipeline import lossval_clean
 from lossval.ledger import Ledger
-from tasks.project import Project
+from pipeline.project import Project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -95,7 +95,7 @@ def test_rerun_is_idempotent_and_a_past_snapshot_comes_back(project_dir, tmp_pat
     assert other["snapshot"] != first["snapshot"]
     assert (project.snapshot_dir / "clean.parquet").read_bytes() != first_clean
 
-    from tasks.snapshot import checkout_run
+    from pipeline.snapshot import checkout_run
 
     md5, restored = checkout_run(project, first["run_id"], tmp_path / "restored")
     assert md5 == first["snapshot"]

@@ -18,10 +18,10 @@ from mlflow.tracking import MlflowClient
 from flows.pipeline import lossval_clean
 from lossval.ledger import Ledger, LedgerError
 from lossval.errors import TrainingDivergedError
-from tasks.lock import RunLockedError
-from tasks.project import Project
-from tasks.snapshot import SnapshotError
-from tasks.tracking import TrackingUnavailableError
+from pipeline.transaction import RunLockedError
+from pipeline.project import Project
+from pipeline.snapshot import SnapshotError
+from pipeline.tracking import TrackingUnavailableError
 from tests.reliability.conftest import _digest, assert_unchanged, capture
 
 
@@ -108,12 +108,12 @@ def test_mlflow_unreachable_fails_fast_and_writes_nothing(project, monkeypatch):
 
 def test_mlflow_failing_while_recording_rolls_everything_back(project, monkeypatch):
     before = capture(project, _experiment(project))
-    import tasks.tracking
+    import pipeline.tracking
 
     def server_gone(*args, **kwargs):
         raise ConnectionError("tracking server went away")
 
-    monkeypatch.setattr(tasks.tracking, "log_run", server_gone)
+    monkeypatch.setattr(pipeline.tracking, "log_run", server_gone)
     with pytest.raises(ConnectionError, match="tracking server went away"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert_unchanged(project, _experiment(project), before)  # snapshot, ledger, dvc.lock restored by rollback
@@ -127,7 +127,7 @@ def test_dvc_remote_unreachable_fails_clearly_keeps_the_snapshot_and_the_next_ru
     with pytest.raises(SnapshotError, match="`dvc push` failed"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     project_obj = Project.load(project)
-    from tasks.snapshot import locked_hash
+    from pipeline.snapshot import locked_hash
 
     md5 = locked_hash(project_obj)  # the new snapshot is committed locally and on disk
     assert (project / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).exists()

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from tasks.project import Project
-from tasks.publish import PREVIOUS, recover
-from tasks.snapshot import SnapshotError
+from pipeline.project import Project
+from pipeline.transaction import PREVIOUS, recover
+from pipeline.snapshot import SnapshotError
 from tests.reliability.conftest import _digest
 
 
@@ -54,7 +54,7 @@ def test_a_locked_tracking_store_during_valuation_is_a_warning_not_a_failure(tmp
 
     from mlflow.tracking import MlflowClient
 
-    from tasks.tracking import EpochLogger, start_run
+    from pipeline.tracking import EpochLogger, start_run
     from tests.helpers import REPO
 
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
@@ -78,7 +78,7 @@ def test_a_locked_tracking_store_during_valuation_is_a_warning_not_a_failure(tmp
 @pytest.mark.parametrize("command", [["stage", "ingest"], ["repro"], ["snapshot", "checkout", "f" * 32], ["restore", "r1"]])
 def test_stages_repro_checkout_and_restore_wait_for_a_running_flow(tmp_path, command, capsys):
     from flows.cli import main
-    from tasks.lock import run_lock
+    from pipeline.transaction import run_lock
     from tests.helpers import EXAMPLE, REPO
 
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
@@ -87,7 +87,7 @@ def test_stages_repro_checkout_and_restore_wait_for_a_running_flow(tmp_path, com
     project = Project.load(tmp_path)
     with run_lock(project.lock_path):  # a flow run is working on the project
         code = main(["--project", str(tmp_path), *command])
-    assert code == 4  # tasks.failures.EXIT_LOCKED
+    assert code == 4  # pipeline.failures.EXIT_LOCKED
     assert "another lossval-clean run is working on this project" in capsys.readouterr().err
     assert not project.work_file("ingested.parquet").exists()
 
@@ -96,7 +96,7 @@ def test_a_stage_under_repro_uses_the_lock_repro_holds(tmp_path, monkeypatch):
     import os
 
     from flows.cli import main
-    from tasks.lock import HOLDER_ENV, run_lock
+    from pipeline.transaction import HOLDER_ENV, run_lock
     from tests.helpers import EXAMPLE, REPO
 
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
@@ -113,20 +113,20 @@ def test_a_stage_under_repro_uses_the_lock_repro_holds(tmp_path, monkeypatch):
 def test_params_yaml_is_never_rewritten_and_dvc_lock_records_the_overrides(project, monkeypatch):
     import yaml
 
-    import tasks.snapshot
+    import pipeline.snapshot
     from flows.pipeline import lossval_clean
 
     params = project / "params.yaml"
     original = params.read_bytes()
     seen_during_commit: list[bytes] = []
-    real_dvc = tasks.snapshot.dvc
+    real_dvc = pipeline.snapshot.dvc
 
     def watching(p, *args, **kwargs):
         if args[:1] == ("commit",):  # a crash here would leave params.yaml as it is now
             seen_during_commit.append(params.read_bytes())
         return real_dvc(p, *args, **kwargs)
 
-    monkeypatch.setattr(tasks.snapshot, "dvc", watching)
+    monkeypatch.setattr(pipeline.snapshot, "dvc", watching)
     lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert seen_during_commit == [original]
     assert params.read_bytes() == original and not list(project.glob("params.yaml.*"))
@@ -168,7 +168,7 @@ def test_restore_puts_back_a_row_whose_source_is_gone(project):
 def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
     import errno
 
-    import tasks.snapshot
+    import pipeline.snapshot
     from lossval.ledger import Ledger
 
     p = Project.load(project)
@@ -179,17 +179,17 @@ def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
 
         monkeypatch.setattr(Ledger, "save", disk_full)
     else:
-        real_dvc = tasks.snapshot.dvc
+        real_dvc = pipeline.snapshot.dvc
 
         def dvc_fails(project_, *args, **kwargs):
             if args[:1] == ("commit",):
-                raise tasks.snapshot.SnapshotError("`dvc commit` failed: injected")
+                raise pipeline.snapshot.SnapshotError("`dvc commit` failed: injected")
             return real_dvc(project_, *args, **kwargs)
 
-        monkeypatch.setattr(tasks.snapshot, "dvc", dvc_fails)
-    from tasks.restore import restore_rows
+        monkeypatch.setattr(pipeline.snapshot, "dvc", dvc_fails)
+    from pipeline.restore import restore_rows
 
-    with pytest.raises((OSError, tasks.snapshot.SnapshotError)):
+    with pytest.raises((OSError, pipeline.snapshot.SnapshotError)):
         restore_rows(p, _value_quarantined(p))
     assert _digest(project) == before
     assert not (p.data_dir / "snapshot.previous").exists() and not (p.data_dir / "snapshot.staging").exists()
@@ -199,18 +199,18 @@ def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
 def test_a_record_failing_after_registering_the_model_leaves_no_version(project, monkeypatch):
     from flows.pipeline import lossval_clean
     from tests.reliability.conftest import assert_unchanged, capture
-    import tasks.tracking
+    import pipeline.tracking
 
     experiment = Project.load(project).params.tracking.experiment
     before = capture(project, experiment)
-    real_log_run = tasks.tracking.log_run
+    real_log_run = pipeline.tracking.log_run
     attempts: list[str] = []
 
     def registered_then_lost(*args, **kwargs):
         attempts.append(real_log_run(*args, **kwargs)[1])  # the model version is registered...
         raise ConnectionError("tracking server went away after registering")  # ...then the server goes
 
-    monkeypatch.setattr(tasks.tracking, "log_run", registered_then_lost)
+    monkeypatch.setattr(pipeline.tracking, "log_run", registered_then_lost)
     with pytest.raises(ConnectionError, match="went away after registering"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert len(attempts) == 3  # the first try and two retries, each registered a version
@@ -222,18 +222,18 @@ def test_a_publish_failing_after_the_swap_leaves_the_previous_snapshot_live(proj
 
     from flows.pipeline import lossval_clean
     from tests.reliability.conftest import assert_unchanged, capture
-    import tasks.publish
+    import pipeline.transaction
 
     experiment = Project.load(project).params.tracking.experiment
     before = capture(project, experiment)
-    real_write_json = tasks.publish.write_json
+    real_write_json = pipeline.transaction.write_json
 
     def disk_full_on_run_json(data, target):
         if str(target).endswith("run.json"):  # the last write of publish, after the swap
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write_json(data, target)
 
-    monkeypatch.setattr(tasks.publish, "write_json", disk_full_on_run_json)
+    monkeypatch.setattr(pipeline.transaction, "write_json", disk_full_on_run_json)
     with pytest.raises(OSError, match="No space left on device"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert_unchanged(project, experiment, before)

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lossval.rows import ROW_ID, TableError, assign_row_ids
-from tasks.ingest import check_rows, failed_rows, read_input
-from tasks.project import Project
+from pipeline.ingest import check_rows, failed_rows, read_input
+from pipeline.project import Project
 from tests.helpers import EXAMPLE, REPO
 
 
@@ -185,8 +185,8 @@ def test_a_reference_file_missing_a_feature_fails_clearly(tmp_path):
     import logging
 
     from schemas.dataset import DatasetError
-    from tasks.ingest import feature_names
-    from tasks.reference import split_reference
+    from pipeline.ingest import feature_names
+    from pipeline.split import split_reference
 
     data = _electricity(200)
     project = _workspace(tmp_path, data, validate__schema_name="params", reference__path="data/reference.csv")

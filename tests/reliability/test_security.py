@@ -14,9 +14,9 @@ from mlflow.tracking import MlflowClient
 from flows.cli import main
 from flows.pipeline import lossval_clean
 from schemas.params import ParamsError
-from tasks.project import Project
-from tasks.quarantine import csv_safe
-from tasks.tracking import redact
+from pipeline.project import Project
+from pipeline.quarantine import csv_safe
+from pipeline.tracking import redact
 
 
 class _Exploit:
@@ -28,7 +28,7 @@ def test_model_files_load_without_unpickling_code(project, monkeypatch):
     monkeypatch.chdir(project)
     target = Project.load(project).work_file("lossval_model.pt")
     torch.save({"state_dict": {}, "payload": _Exploit()}, target)
-    from tasks.value import load_valued
+    from pipeline.value import load_valued
 
     with pytest.raises(pickle.UnpicklingError):
         load_valued(Project.load(project))

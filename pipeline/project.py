@@ -42,10 +42,13 @@ class Project:
         root: str | Path | None = None,
         *,
         params_file: str = PARAMS_FILE,
-        overrides: Mapping[str, Any] | Sequence[str] = (),
+        overrides: Mapping[str, Any] | Sequence[str] | None = None,
     ) -> Project:
+        """The project at ``root``; ``overrides`` None = the last run's (pipeline/overrides.py), as DVC stages see them."""
+        from pipeline.overrides import read_overrides
+
         root = find_root(root)
-        overrides = dict(_as_mapping(overrides))
+        overrides = read_overrides(root) if overrides is None else dict(_as_mapping(overrides))
         project = cls(root=root, params=load_params(root / params_file, overrides), overrides=overrides)
         project.data_dir  # validates the output folder
         return project

@@ -1,10 +1,14 @@
-"""``lossval-clean restore``: take value-quarantined rows back into the clean data, all or nothing.
+"""``lossval-clean restore`` and ``snapshot checkout``: a run's rows back into the clean data, a past run's data back.
+
+``restore`` is a run like a night's: it publishes through the same all-or-nothing path
+(pipeline/transaction.py), commits to DVC and saves a DVC experiment, and records an MLflow run
+tagged ``trigger=restore`` with the restored rows and the new counts.
 
 The rows come back from the quarantine table itself (it keeps every column of
 each row), not from the working files: a row whose source is gone (the input
 no longer has it, or the last run failed after rewriting ``work/``) is still
 put back, never dropped. The new clean data, quarantine and ledger are staged
-as a whole new snapshot folder and swapped in like a run's (tasks/publish.py),
+as a whole new snapshot folder and swapped in like a run's (pipeline/transaction.py),
 the counts updated and the snapshot committed to DVC; any failure puts the
 previous snapshot, counts and dvc.lock back, and a kill midway is undone by
 the next run's recovery (the previous folder is the one dvc.lock records).
@@ -14,12 +18,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
-from tasks.project import Project
+from pipeline.project import Project
+
+if TYPE_CHECKING:
+    from pipeline.tracking import Tracker
 
 
 def restored_rows(quarantine: pd.DataFrame, clean: pd.DataFrame, row_ids: list[str]) -> pd.DataFrame:
@@ -41,9 +49,6 @@ def restore_rows(project: Project, row_ids: list[str], *, note: str = "") -> lis
     Raises:
         ValueError: an id is not value-quarantined in the current snapshot (unknown, or a schema failure).
     """
-    from tasks.publish import FileBackup, discard_previous, stage_files, swap_back, swap_in
-    from tasks.snapshot import commit
-
     path_q, path_c = project.snapshot_dir / "quarantine.parquet", project.snapshot_dir / "clean.parquet"
     if not path_q.exists():
         raise ValueError("nothing to restore: no snapshot yet (run `lossval-clean run` first)")
@@ -67,17 +72,53 @@ def restore_rows(project: Project, row_ids: list[str], *, note: str = "") -> lis
     if counts["rows_in"] != counts["rows_quarantined_schema"] + counts["rows_quarantined_value"] + counts["rows_clean"]:
         raise AssertionError(f"row accounting is off: {counts}")  # never expected
 
-    backup = FileBackup(counts_path, project.root / "dvc.lock")
-    stage_files(project, clean=clean, quarantine=table[~table[ROW_ID].astype(str).isin(wanted)], ledger=ledger)
-    had_previous = swap_in(project)
-    try:
-        from lossval.io import write_json
+    from pipeline.transaction import stage_files, swap_in
 
-        write_json(counts, counts_path)
-        commit(project)  # dvc.lock records the snapshot as it now is
-    except BaseException:
-        swap_back(project, had_previous)
-        backup.restore()
-        raise
-    discard_previous(project)
+    stage_files(project, clean=clean, quarantine=table[~table[ROW_ID].astype(str).isin(wanted)], ledger=ledger)
+    swap_in(project)
+    from lossval.io import write_json
+
+    write_json(counts, counts_path)
     return wanted
+
+
+def restore_run(project: Project, row_ids: list[str], *, note: str = "") -> tuple[list[str], Tracker, str]:
+    """:func:`restore_rows` as a run: published all or nothing, committed to DVC and saved as a DVC experiment,
+    recorded as an MLflow run (tag ``trigger=restore``). Returns (the restored ids, the run, the experiment)."""
+    from pipeline.snapshot import version_run
+    from pipeline.tracking import Tracker, preflight
+    from pipeline.transaction import publication
+
+    preflight(project)
+    tracker = Tracker.start(project, trigger="restore", tags={"restored_rows": ",".join(map(str, row_ids))[:5000]})
+    try:
+        with publication(project):
+            restored = restore_rows(project, row_ids, note=note)
+            counts = json.loads((project.metrics_dir / "counts.json").read_text())
+            tracker.log_metrics({k: counts[k] for k in ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")}
+                                | {"rows_restored": len(restored)})
+            md5, experiment = version_run(project, run_name=tracker.run_name, run_id=tracker.run_id)
+            tracker.set_tags(dvc_snapshot=md5, dvc_experiment=experiment, note=note[:5000])
+    except BaseException as e:
+        tracker.end("FAILED", failure=e)
+        raise
+    tracker.end("FINISHED")
+    return restored, tracker, experiment
+
+
+def checkout_run(project: Project, run_id: str, destination) -> tuple[str, str, object]:
+    """The cleaned data of MLflow run ``run_id``: its DVC experiment (tag ``dvc_experiment``) checked out by DVC
+    into ``destination``. Returns (snapshot hash, experiment, destination)."""
+    from pipeline.snapshot import SnapshotError, check_destination, checkout
+    from pipeline.tracking import Tracker
+
+    check_destination(destination)  # before anything is fetched
+    try:
+        tags = Tracker.resume(project, run_id).tags
+    except Exception as e:
+        raise SnapshotError(f"no MLflow run {run_id!r} in {project.params.tracking.experiment!r}") from e
+    experiment = tags.get("dvc_experiment")
+    if not experiment:
+        raise SnapshotError(f"run {run_id} has no dvc_experiment tag: it did not finish publishing")
+    md5, path = checkout(project, experiment, destination)
+    return md5, experiment, path

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lossval import report as report_lib
@@ -14,13 +15,20 @@ from lossval.health import breakdown, changes, night_health
 from lossval.io import write_bytes, write_text
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
-from tasks.drift import value_drift_table
-from tasks.project import Project
-from tasks.retrain import HEADLINE
-from tasks.secrets import without_credentials
-from tasks.tracking import PLOTS, _is_local, _value_distribution, connect, dataset_name, tracking_uri
+from pipeline.project import Project
+from pipeline.retrain import HEADLINE
 
 WORST_ROWS = 25
+PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
+         "values_drift.png": "Value distribution across runs"}
+QUANTILE_NAMES = ("value_min", "value_p05", "value_p25", "value_median", "value_p75", "value_p95", "value_max")
+DRIFT_QUANTILES = ("value_p05", "value_p25", "value_median", "value_p75", "value_p95")  # drawn across runs
+
+
+def value_distribution(values: np.ndarray) -> dict[str, float]:
+    """The values' quantiles, mean and standard deviation: MLflow metrics of every run, and the drift plot's points."""
+    q = np.quantile(values, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    return {**dict(zip(QUANTILE_NAMES, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
 
 
 def health(project: Project, *, counts: Mapping[str, int], calibration: Mapping[str, float] | None, unreliable: bool,
@@ -34,23 +42,14 @@ def health(project: Project, *, counts: Mapping[str, int], calibration: Mapping[
     )  # fmt: skip
 
 
-def run_link(project: Project, run_id: str) -> str:
-    """Where to open the MLflow run: the tracking server's page, or the local UI of `lossval-clean ui`."""
-    from flows.ui import DEFAULT_PORT
-
-    client, experiment_id = connect(project)
-    uri = tracking_uri(project)
-    base = f"http://127.0.0.1:{DEFAULT_PORT}" if _is_local(uri) else without_credentials(uri).rstrip("/")
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-def build_report(project: Project, *, values: pd.DataFrame, rule: str, capped: bool, history: pd.DataFrame,
-                 counts: Mapping[str, int], scores: Mapping[str, float], quarantine: pd.DataFrame, ledger: Ledger,
-                 run_id: str, run_name: str, trigger: str, at: str, device: str, calibration: Mapping[str, float] | None = None,
-                 unreliable: bool = False, gate: Mapping[str, Any] | None = None, check: Mapping[str, Any] | None = None) -> dict[str, Path]:
+def build_report(project: Project, *, values: pd.DataFrame, rule: str, history: pd.DataFrame, counts: Mapping[str, int],
+                 scores: Mapping[str, float], quarantine: pd.DataFrame, ledger: Ledger, run_id: str, run_name: str, trigger: str,
+                 at: str, device: str, health_lines: list[tuple[str, str, str]], check: Mapping[str, Any], link: str,
+                 drift: pd.DataFrame) -> dict[str, Path]:
     """Write the plots and report.html into the reports folder; return name -> path.
 
-    The report opens with the night's health (:func:`health`), then counts by reason and class and the
+    ``drift``: one row per earlier run (``run`` and :data:`DRIFT_QUANTILES`), oldest first; this run is added.
+    The report opens with the night's health (``health_lines``, :func:`health`), then counts by reason and class and the
     change against the previous run of the same dataset (work/run.json), the schema failures, and the
     lowest-valued rows sorted by value.
     """
@@ -64,8 +63,8 @@ def build_report(project: Project, *, values: pd.DataFrame, rule: str, capped: b
         "values_sorted.png": report_lib.sorted_values(v, flagged, cut),
         "training.png": report_lib.training_curves(history),
         "scores.png": report_lib.score_bars(scores, metric),
-        "values_drift.png": report_lib.value_drift(value_drift_table(
-            *connect(project), dataset=dataset_name(project), current=_value_distribution(v))),
+        "values_drift.png": report_lib.value_drift(pd.concat(
+            [drift, pd.DataFrame([{"run": "this run", **{k: value_distribution(v)[k] for k in DRIFT_QUANTILES}}])], ignore_index=True)),
     }
     value_rows = quarantine[quarantine["stage"] == "value"].astype({"value": "float64"})
     worst = value_rows.sort_values("value", kind="stable").head(WORST_ROWS).drop(columns=["stage"])
@@ -83,15 +82,15 @@ def build_report(project: Project, *, values: pd.DataFrame, rule: str, capped: b
         worst=worst,
         images={PLOTS[k]: png for k, png in images.items()},
         details={"dataset": project.params.ingest.path, "run": f"{run_name} ({run_id})", "date": at, "trigger": trigger,
-                 "task": task_, "device": device, "runs in ledger": str(len(ledger.runs())), "imputed cells": _imputed_text(check or {})},
+                 "task": task_, "device": device, "runs in ledger": str(len(ledger.runs())), "imputed cells": _imputed_text(check)},
         repeated=status[status["times_quarantined"] > 1].head(25) if not status.empty else None,
         previous_counts=previous.get("counts") if previous else None,
-        health=health(project, counts=counts, calibration=calibration, unreliable=unreliable, capped=capped, gate=gate, check=check or {}),
+        health=health_lines,
         by_reason=by_reason,
         by_class=by_class,
         changes=changes(current=current, previous=_previous_ids(ledger, previous), restored=ledger.pinned()),
         schema_failures=schema_rows,
-        links={"MLflow run": run_link(project, run_id)},
+        links={"MLflow run": link},
     )
     paths = {name: write_bytes(png, project.reports_dir / name) for name, png in images.items()}
     paths["report.html"] = write_text(report_lib.render_html(data), project.reports_dir / "report.html")

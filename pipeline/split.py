@@ -7,15 +7,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from prefect import get_run_logger, task
 
 from lossval.io import write_json, write_parquet
 from lossval.reference import reference_distance
 from lossval.imputation import impute_splits, imputed_metrics
 from lossval.rows import ROW_ID, assign_row_ids, feature_columns, read_table
-from schemas.dataset import DatasetError, ValidationResult
-from tasks.ingest import check_rows, Ingested
-from tasks.project import Project
+from schemas.dataset import DatasetError
+from pipeline.ingest import check_rows, Ingested
+from pipeline.project import Project
+
+log = logging.getLogger("lossval_clean")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Split:
     check: dict = field(default_factory=dict)
 
 
-def split_reference(project: Project, valid: pd.DataFrame, features: list[str], logger: logging.Logger | logging.LoggerAdapter) -> Split:
+def split_reference(project: Project, *, valid: pd.DataFrame, features: list[str]) -> Split:
     """Build the reference and test sets and check them.
 
     Raises:
@@ -41,7 +42,7 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
         pool, train, trusted = _trusted_file(project, cfg.path, "reference", columns), valid[columns], []
         source = "file"
     else:
-        logger.warning("no reference.path: sampling %.0f%% of the data as the trusted reference; a separate clean file is recommended", 100 * cfg.sample_fraction)
+        log.warning("no reference.path: sampling %.0f%% of the data as the trusted reference; a separate clean file is recommended", 100 * cfg.sample_fraction)
         take = rng.random(len(valid)) < cfg.sample_fraction
         pool, train = valid.loc[take, columns], valid.loc[~take, columns]
         trusted = pool[ROW_ID].astype(str).tolist()
@@ -79,7 +80,7 @@ def split_reference(project: Project, valid: pd.DataFrame, features: list[str], 
     check = reference_distance(train[features], reference[features], seed=base.seed)
     check.update(reference_rows=len(reference), test_rows=len(test), reference_source=source, **imputed_metrics(imputed))
     if check["reference_distance_ratio"] > cfg.max_distance_ratio:
-        logger.warning(
+        log.warning(
             "reference set is far from the data: OT ratio %.2f > %.2f (reference.max_distance_ratio); values may be unreliable",
             check["reference_distance_ratio"], cfg.max_distance_ratio,
         )
@@ -123,14 +124,3 @@ def load_split(project: Project) -> Split:
         trusted_ids=trusted,
         check=check,
     )
-
-
-@task(name="reference")
-def reference(project: Project, validated: ValidationResult) -> Split:
-    logger = get_run_logger()
-    split = split_reference(project, validated.valid, validated.features, logger)
-    logger.info(
-        "reference: %d rows (%s), test: %d rows, train: %d rows; OT ratio to train %.2f",
-        len(split.reference), split.check["reference_source"], len(split.test), len(split.train), split.check["reference_distance_ratio"],
-    )
-    return split

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
-from prefect import get_run_logger, task
 
 from lossval import MLP
 from lossval.gate import Gate, champion_gate
@@ -15,8 +14,8 @@ from lossval.io import write_json, write_with
 from lossval.metrics import downstream_scores
 from lossval.model import export_state
 from lossval.rows import ROW_ID, feature_columns
-from tasks.project import Project
-from tasks.reference import Split
+from pipeline.project import Project
+from pipeline.split import Split
 
 HEADLINE = {"classification": "accuracy", "regression": "rmse"}
 #: The downstream variants each retrain.mode trains (all rows are always trained: the gate's baseline).
@@ -80,7 +79,7 @@ def gate_record(gate: Gate) -> dict:
 
 def save_retrained(project: Project, retrained: Retrained, *, scores: bool = True) -> None:
     """The models and the gate's verdict (working files, in work/downstream/) and, unless ``scores=False``,
-    the DVC metric ``scores.json`` (the flow leaves that to :func:`tasks.publish.publish`, inside its
+    the DVC metric ``scores.json`` (the flow leaves that to :func:`pipeline.transaction.publish`, inside its
     all-or-nothing transaction)."""
     folder = project.work_file("downstream")
     for name, state in retrained.models.items():
@@ -112,10 +111,3 @@ def describe(retrained: Retrained) -> str:
         lines.append(f"  {name:>8}: {score:.4f}{interval}")
     lines.append(f"champion: {gate['promoted']} ({gate['reason']})")
     return "\n".join(lines)
-
-
-@task(name="retrain")
-def retrain(project: Project, split: Split, flagged_ids: list[str], values: pd.DataFrame | None = None) -> Retrained:
-    retrained = retrain_models(project, split, flagged_ids, values)
-    get_run_logger().info("%s", describe(retrained))
-    return retrained

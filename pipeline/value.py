@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
-from prefect import get_run_logger, task
 
 from lossval import LossVal
 from lossval._types import Callback
@@ -17,8 +16,8 @@ from lossval.io import write_parquet, write_text, write_with
 from lossval.model import export_state
 from lossval.reasons import row_reasons
 from lossval.rows import ROW_ID, feature_columns
-from tasks.project import Project
-from tasks.reference import Split
+from pipeline.project import Project
+from pipeline.split import Split
 
 VALUE_COLUMNS = [ROW_ID, "value", "loss_part", "transport_part", "reason"]
 CANARY_COLUMNS = [ROW_ID, "kind", "value", "loss_part", "transport_part"]
@@ -32,6 +31,7 @@ class Valued:
     device: str
     seconds: float
     canaries: pd.DataFrame  # row_id (canary-<i>), kind (clean|labels|features), value, loss_part, transport_part; never an output
+    settings: dict = field(default_factory=dict)  # the settings LossVal resolved (epochs, batch size... for "auto")
 
 
 def check_options(options: dict) -> None:
@@ -50,7 +50,7 @@ def check_options(options: dict) -> None:
         raise ParamsError(f"value.options: unknown option(s) {unknown}; LossVal takes {sorted(known)}")
 
 
-def value_rows(project: Project, split: Split, callbacks: Sequence[Callback] = (), progress: bool | None = None) -> Valued:
+def value_rows(project: Project, split: Split, *, callbacks: Sequence[Callback] = (), progress: bool | None = None) -> Valued:
     base, cfg = project.params.base, project.params.value
     features = feature_columns(split.train, base.target)
     train = split.train.set_index(ROW_ID)
@@ -101,19 +101,21 @@ def value_rows(project: Project, split: Split, callbacks: Sequence[Callback] = (
             "transport_part": lv.parts_["transport_part"].to_numpy()[is_canary],
         }
     )
-    return Valued(values=values, history=lv.history_, model_state=export_state(lv), device=str(lv.device_), seconds=seconds, canaries=canary_values)
+    settings = dict(getattr(lv, "settings_", {}) or {"epochs": lv.epochs, "batch_size": lv.batch_size})
+    return Valued(values=values, history=lv.history_, model_state=export_state(lv), device=str(lv.device_), seconds=seconds, canaries=canary_values,
+                  settings=settings)
 
 
 def save_valued(project: Project, valued: Valued) -> None:
     write_parquet(valued.values, project.work_file("values.parquet"))
     write_parquet(valued.canaries, project.work_file("canaries.parquet"))
     write_text(valued.history.to_csv(index=False), project.work_file("history.csv"))
-    write_with(project.work_file("lossval_model.pt"), lambda tmp: torch.save({**valued.model_state, "device": valued.device, "seconds": valued.seconds}, tmp))
+    write_with(project.work_file("lossval_model.pt"), lambda tmp: torch.save({**valued.model_state, "device": valued.device, "seconds": valued.seconds, "settings": valued.settings}, tmp))
 
 
 def load_valued(project: Project) -> Valued:
     state = torch.load(project.work_file("lossval_model.pt"), weights_only=True)
-    device, seconds = state.pop("device"), state.pop("seconds")
+    device, seconds, settings = state.pop("device"), state.pop("seconds"), state.pop("settings", {})
     return Valued(
         values=pd.read_parquet(project.work_file("values.parquet")),
         history=pd.read_csv(project.work_file("history.csv")),
@@ -121,12 +123,5 @@ def load_valued(project: Project) -> Valued:
         device=device,
         seconds=seconds,
         canaries=pd.read_parquet(project.work_file("canaries.parquet")),
+        settings=settings,
     )
-
-
-@task(name="value")
-def value(project: Project, split: Split, callbacks: Sequence[Callback] = ()) -> Valued:
-    logger = get_run_logger()
-    valued = value_rows(project, split, callbacks)
-    logger.info("valued %d rows in %.1f s on %s", len(valued.values), valued.seconds, valued.device)
-    return valued

@@ -18,23 +18,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import torch
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
-from prefect import get_run_logger, task
-from prefect.transactions import get_transaction
 
 from lossval.io import write_json
 from lossval.model import design_input, module_from_state
 from lossval.rows import feature_columns
-from tasks.project import Project
-from tasks.secrets import redact  # noqa: F401  (re-exported: tasks.tracking.redact)
+from pipeline.project import Project
+from pipeline.secrets import redact  # noqa: F401  (re-exported: pipeline.tracking.redact)
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
-PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
-         "values_drift.png": "Value distribution across runs"}
 CHAMPION = "champion"  # the registered model's alias on the gate's promoted variant
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
 
@@ -85,10 +80,10 @@ def _unfinished(project: Project) -> list[str]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def close_abandoned_runs(project: Project) -> list[str]:
+def close_abandoned_runs(project: Project, *also: str | None) -> list[str]:
     """Mark runs that a killed or cut-off process left RUNNING as KILLED. Returns their ids."""
     closed = []
-    ids = _unfinished(project)
+    ids = list(dict.fromkeys([*_unfinished(project), *(r for r in also if r)]))
     if not ids:
         return closed
     client, _ = connect(project)
@@ -186,93 +181,7 @@ def _warn(message: str) -> None:
     """A warning in the Prefect run's log when there is one, else in this module's log."""
     import logging
 
-    try:
-        get_run_logger().warning("%s", message)
-    except Exception:  # no Prefect run context (DVC stage, library use)
-        logging.getLogger(__name__).warning("%s", message)
-
-
-def log_run(
-    project: Project,
-    run_id: str,
-    *,
-    input_sha256: str,
-    counts: Mapping[str, int],
-    scores: Mapping[str, float],
-    extra_metrics: Mapping[str, float],
-    values: pd.DataFrame,
-    quarantine: pd.DataFrame,
-    report_paths: Mapping[str, Path],
-    lossval_state: dict,
-    downstream_state: dict,
-    train_frame: pd.DataFrame,
-    snapshot_hash: str,
-    history: pd.DataFrame | None = None,
-    gate: Mapping | None = None,
-    calibration: Mapping[str, float] | None = None,
-    unreliable: bool = False,
-) -> tuple[str, str]:
-    """Log everything but the live epoch metrics; register the downstream model last.
-
-    ``downstream_state`` is the champion's model (the gate's promoted variant): it is registered and gets
-    the alias ``champion``. ``gate`` (tasks.retrain.gate_record) adds the tag ``promoted``, the reason and
-    the gains with their intervals; ``calibration`` (Calibration.as_metrics) the canary metrics;
-    ``unreliable`` the tag ``valuation_unreliable``.
-
-    Returns (model URI, registered version).
-    """
-    client, _ = connect(project)
-    params = {**project.params.flat(), "input_sha256": input_sha256}
-    client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
-    now = int(time.time() * 1000)
-    metrics = {**counts, **scores, **extra_metrics, **_value_distribution(values["value"].to_numpy())}
-    metrics |= {k: v for k, v in (calibration or {}).items() if np.isfinite(v)}
-    tags = {"valuation_unreliable": "true"} if unreliable else {}
-    if gate:
-        metrics |= {**gate["metrics"], "test_rows": gate["test_rows"]}
-        tags |= {"promoted": gate["promoted"], "champion_reason": gate["reason"][:5000],
-                 "test_resolves_one_point": str(gate["resolves_one_point"]).lower()}
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-    if history is not None:  # runs that were not watched live (dvc repro)
-        rows = history.to_dict("records")
-        client.log_batch(run_id, metrics=[Metric(k, float(r[k]), now, int(r["epoch"])) for r in rows for k in EPOCH_METRICS if k in r])
-    with mlflow.start_run(run_id=run_id):
-        tmp = project.work / "artifacts"
-        tmp.mkdir(parents=True, exist_ok=True)
-        values.to_parquet(tmp / "values.parquet", index=False)
-        quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
-        mlflow.log_artifact(str(tmp / "values.parquet"))
-        mlflow.log_artifact(str(tmp / "quarantine.parquet"))
-        for path in report_paths.values():
-            mlflow.log_artifact(str(path))
-        features = feature_columns(train_frame, project.params.base.target)
-        mlflow.log_input(
-            mlflow.data.from_pandas(train_frame, source=str(project.params.ingest.path), name=Path(project.params.ingest.path).name,
-                                    targets=project.params.base.target),
-            context="training",
-        )
-        rows = train_frame[features].head(5)  # each model's own input (its categorical levels may differ)
-        requirements = [f"torch=={torch.__version__.split('+')[0]}"]
-        mlflow.pytorch.log_model(module_from_state(lossval_state), name="lossval_model", serialization_format="pt2",
-                                 input_example=design_input(lossval_state, rows), pip_requirements=requirements)
-        info = mlflow.pytorch.log_model(
-            module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=design_input(downstream_state, rows),
-            pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
-        )
-        mlflow.set_tag("dvc_snapshot", snapshot_hash)
-    version = str(info.registered_model_version)
-    name = project.params.tracking.registered_model
-    client.set_model_version_tag(name, version, "variant", gate["promoted"] if gate else "clean")
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return info.model_uri, version
-
-
-def _value_distribution(values: np.ndarray) -> dict[str, float]:
-    q = np.quantile(values, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
-    names = ("value_min", "value_p05", "value_p25", "value_median", "value_p75", "value_p95", "value_max")
-    return {**dict(zip(names, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
+    logging.getLogger("lossval_clean").warning("%s", message)
 
 
 def _champion_version(project: Project) -> str | None:
@@ -282,36 +191,6 @@ def _champion_version(project: Project) -> str | None:
         return str(client.get_model_version_by_alias(project.params.tracking.registered_model, CHAMPION).version)
     except Exception:  # no registered model or no alias yet
         return None
-
-
-@task(name="record", retries=2, retry_delay_seconds=5)
-def record(project: Project, run_id: str, **inputs) -> str:
-    """Log the run to MLflow (retried: a tracking server can blip). On rollback the registered
-    model version and the snapshot tag are removed, so nothing points at an unpublished snapshot."""
-    txn = get_transaction()
-    if txn is not None and not txn.get("champion_saved", False):  # the rollback gives the alias back (first attempt only)
-        txn.set("previous_champion", _champion_version(project))
-        txn.set("champion_saved", True)
-    try:
-        uri, version = log_run(project, run_id, **inputs)
-    except BaseException as e:
-        # Prefect runs on_rollback only for tasks that succeeded: this attempt's registration is undone here
-        try:
-            unregister_run(project, run_id, previous_champion=txn.get("previous_champion", None) if txn is not None else None)
-        except Exception as cleanup:  # MLflow down: the flow's rollback and the next run's check see the rest
-            _warn(f"could not remove this attempt's model versions: {redact(str(cleanup))[:300]}")
-        if not isinstance(e, Exception) or "://" not in str(e):
-            raise
-        # MLflow's errors repeat the tracking URL, credentials included: re-raised redacted and unchained
-        raise TrackingError(f"recording the run in MLflow failed: {redact(f'{type(e).__name__}: {e}')}") from None
-    get_run_logger().info("MLflow run %s recorded at %s", run_id, redact(tracking_uri(project)))
-    return uri
-
-
-@record.on_rollback
-def _unregister(txn) -> None:
-    """Remove every model version this run registered (a retried record may have registered one before failing)."""
-    unregister_run(txn.get("project"), txn.get("run_id"), previous_champion=txn.get("previous_champion", None))
 
 
 def unregister_run(project: Project, run_id: str, *, previous_champion: str | None = None) -> None:
@@ -328,3 +207,108 @@ def unregister_run(project: Project, run_id: str, *, previous_champion: str | No
             pass
     if client.get_run(run_id).data.tags.get("dvc_snapshot"):
         client.delete_tag(run_id, "dvc_snapshot")
+
+
+class Tracker:
+    """The MLflow run of one pipeline run."""
+
+    def __init__(self, project: Project, run_id: str, *, live: bool = True) -> None:
+        self.project, self.run_id = project, run_id
+        self.client, self.experiment_id = connect(project)
+        self.run_name = self.client.get_run(run_id).info.run_name
+
+    @classmethod
+    def start(cls, project: Project, *, trigger: str, tags: Mapping[str, str] | None = None) -> Tracker:
+        tracker = cls(project, start_run(project, trigger=trigger))
+        for k, v in (tags or {}).items():
+            tracker.client.set_tag(tracker.run_id, k, v)
+        return tracker
+
+    @classmethod
+    def resume(cls, project: Project, run_id: str) -> Tracker:
+        return cls(project, run_id)
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def url(self) -> str:
+        from flows.ui import DEFAULT_PORT
+        from pipeline.secrets import without_credentials
+
+        uri = tracking_uri(self.project)
+        base = f"http://127.0.0.1:{DEFAULT_PORT}" if _is_local(uri) else without_credentials(uri).rstrip("/")
+        return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+    def epoch_logger(self) -> EpochLogger:
+        return EpochLogger(self.project, self.run_id)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.client.get_run(self.run_id).data.tags)
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
+    def set_tags(self, **tags: str) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, v)
+
+    def end(self, status: str, *, failure: BaseException | None = None) -> None:
+        end_run(self.project, self.run_id, status, failure=failure)
+
+    def champion_version(self) -> str | None:
+        return _champion_version(self.project)
+
+    def unregister(self, *, previous_champion: str | None) -> None:
+        unregister_run(self.project, self.run_id, previous_champion=previous_champion)
+
+    def past_value_quantiles(self, *, current: Mapping[str, float], limit: int = 30) -> pd.DataFrame:
+        from pipeline.drift import value_drift_table
+
+        return value_drift_table(self.client, self.experiment_id, dataset=dataset_name(self.project), current=current, limit=limit).iloc[:-1]
+
+    def log_schema_failures(self, failure_cases: pd.DataFrame) -> None:
+        pass
+
+    def log_inputs(self, *, train: pd.DataFrame, reference: pd.DataFrame, test: pd.DataFrame, source: str) -> None:
+        pass
+
+    def log_result(self, *, params: Mapping, metrics: Mapping[str, float], tags: Mapping[str, str], values: pd.DataFrame,
+                   quarantine: pd.DataFrame, report_paths: Mapping[str, Path], lossval_state: dict, downstream_state: dict,
+                   train_frame: pd.DataFrame, class_names: list[str] | None, snapshot_hash: str | None, history: pd.DataFrame | None = None) -> tuple[str, str]:
+        client, run_id, project = self.client, self.run_id, self.project
+        client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
+        now = int(time.time() * 1000)
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        if history is not None:
+            rows = history.to_dict("records")
+            client.log_batch(run_id, metrics=[Metric(k, float(r[k]), now, int(r["epoch"])) for r in rows for k in EPOCH_METRICS if k in r])
+        with mlflow.start_run(run_id=run_id):
+            tmp = project.work / "artifacts"
+            tmp.mkdir(parents=True, exist_ok=True)
+            values.to_parquet(tmp / "values.parquet", index=False)
+            quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
+            mlflow.log_artifact(str(tmp / "values.parquet"))
+            mlflow.log_artifact(str(tmp / "quarantine.parquet"))
+            for path in report_paths.values():
+                mlflow.log_artifact(str(path))
+            features = feature_columns(train_frame, project.params.base.target)
+            rows = train_frame[features].head(5)
+            requirements = [f"torch=={torch.__version__.split('+')[0]}"]
+            mlflow.pytorch.log_model(module_from_state(lossval_state), name="lossval_model", serialization_format="pt2",
+                                     input_example=design_input(lossval_state, rows), pip_requirements=requirements)
+            info = mlflow.pytorch.log_model(
+                module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=design_input(downstream_state, rows),
+                pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
+            )
+            if snapshot_hash:
+                mlflow.set_tag("dvc_snapshot", snapshot_hash)
+        version = str(info.registered_model_version)
+        name = project.params.tracking.registered_model
+        client.set_model_version_tag(name, version, "variant", tags.get("promoted", "clean"))
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return info.model_uri, version

@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from prefect import get_run_logger, task
+import logging
 
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
 from lossval.calibrate import Calibration, assess_cut, calibrated_decision, tie_free_ranks
 from lossval.threshold import Decision, decide
 from schemas.dataset import DatasetError
-from tasks.project import Project
+from pipeline.project import Project
 
-if TYPE_CHECKING:  # a type only: importing tasks.value would load torch for the light commands
-    from tasks.value import Valued
+if TYPE_CHECKING:  # a type only: importing pipeline.value would load torch for the light commands
+    from pipeline.value import Valued
 
+log = logging.getLogger("lossval_clean")
 QUARANTINE_HEAD = [ROW_ID, "reason", "value", "rule", "stage"]
 
 
@@ -74,7 +75,7 @@ def decide_rows(
             "Lower quarantine.value / quarantine.quantile or quarantine.max_fraction"
         )
     if pinned.any():
-        get_run_logger().info("%d rows below the threshold are pinned by restore and kept", int((decision.flagged & pinned).sum()))
+        log.info("%d rows below the threshold are pinned by restore and kept", int((decision.flagged & pinned).sum()))
     by_value = values.loc[flagged, [ROW_ID, "value", "reason"]].assign(
         reason=lambda f: "value:" + f["reason"] + "-like", rule=decision.rule, stage="value"
     )
@@ -125,17 +126,6 @@ def decide_values(values: pd.DataFrame, canaries: pd.DataFrame, cfg, *, seed: in
     if not calibration.reliable:
         decision = Decision(flagged=np.zeros(n, dtype=bool), threshold=decision.threshold, rule=decision.rule + ",unreliable", capped=False)
     return decision, calibration
-
-
-@task(name="quarantine")
-def quarantine(project: Project, **inputs) -> Cleaned:
-    cleaned = decide_rows(project, **inputs)
-    c = cleaned.counts
-    get_run_logger().info(
-        "%d rows in: %d quarantined by schema, %d by value (%s), %d clean",
-        c["rows_in"], c["rows_quarantined_schema"], c["rows_quarantined_value"], cleaned.decision.rule, c["rows_clean"],
-    )
-    return cleaned
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

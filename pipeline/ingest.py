@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pandera.pandas as pa
-from prefect import get_run_logger, task
 
 from lossval.io import write_parquet
 from lossval.rows import ROW_ID, assign_row_ids, check_row_drop, file_sha256, read_table_hashed
 from schemas.dataset import ValidationResult, model_schema, schema_from_params, validate_rows
-from tasks.project import Project
+from pipeline.project import Project
 
 DUPLICATE = "_duplicate"
 EXTRA_FIELDS = "_extra_fields"  # the CSV row had more fields than the header (kept with its first fields)
@@ -100,22 +99,3 @@ def save_validated(project: Project, ingested: Ingested, result: ValidationResul
 def load_validated(project: Project) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(valid rows, schema failures with their raw columns)."""
     return pd.read_parquet(project.work_file("valid.parquet")), pd.read_parquet(project.work_file("schema_failures.parquet"))
-
-
-@task(name="ingest")
-def ingest(project: Project) -> Ingested:
-    ingested = read_input(project)
-    get_run_logger().info("ingested %d rows from %s (sha256 %s)", ingested.rows_in, project.params.ingest.path, ingested.input_sha256[:12])
-    return ingested
-
-
-@task(name="validate")
-def validate(project: Project, ingested: Ingested) -> ValidationResult:
-    result = check_rows(project, ingested)
-    logger = get_run_logger()
-    logger.info("validated: %d rows pass, %d quarantined by the schema", len(result.valid), len(result.failures))
-    if result.extra_columns:
-        logger.warning("columns not in the schema are kept but not used as features: %s", result.extra_columns)
-    for column, why in result.left_out.items():
-        logger.warning("column %r left out of the features (%s); declare its kind in validate.columns to use it", column, why)
-    return result

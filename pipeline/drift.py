@@ -1,7 +1,7 @@
 """The value distribution across runs, so that drift from night to night shows in the report.
 
 Every run logs the quantiles of its values as metrics (``value_p05`` ...
-``value_p95``, see tasks/tracking.py); this reads them back for the previous
+``value_p95``, see pipeline/tracking.py); this reads them back for the previous
 finished runs of the same dataset and appends the current run.
 """
 
