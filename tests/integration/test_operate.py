@@ -102,7 +102,10 @@ def test_deploy_registers_the_nightly_schedule_as_documented(deployed):
     assert schedule["active"] is True
     assert inspected["work_pool_name"] == "lossval-cpu"
     assert inspected["entrypoint"] == "flows/pipeline.py:lossval_clean"
-    assert inspected["parameters"] == documented["parameters"] == {"params_file": "params.yaml", "overrides": {}, "wait_for_lock": 3600}
+    assert inspected["parameters"] == documented["parameters"] == {"params_file": "params.yaml", "overrides": {}}
+    # overlapping runs queue in Prefect (AwaitingConcurrencySlot) instead of a worker sleeping on the project lock
+    assert inspected["global_concurrency_limit"]["limit"] == documented["concurrency_limit"]["limit"] == 1
+    assert inspected["concurrency_options"]["collision_strategy"] == documented["concurrency_limit"]["collision_strategy"] == "ENQUEUE"
     (pull,) = inspected["pull_steps"]
     assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == str(deployed.root)
 

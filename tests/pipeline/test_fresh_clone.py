@@ -8,7 +8,9 @@ DVC config and local remote, Prefect's temporary local server, MLflow's default 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -16,16 +18,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.helpers import REPO, clone_repo
 
 # What a run in a clone leaves for git, all of it meant to be committed (README, "Cleaning your own data"):
 # dvc.lock, the .gitignore files DVC writes beside its outputs, the metrics and the plot data it keeps in git.
 COMMITTED = re.compile(
-    r"^(dvc\.lock|data/pipeline/(\.gitignore|work/\.gitignore|metrics/[a-z_]+\.json|work/history\.csv|work/run\.json))$"
+    r"^(dvc\.lock|params\.overrides\.yaml|data/pipeline/(\.gitignore|work/\.gitignore|metrics/[a-z_]+\.json|work/history\.csv|work/run\.json))$"
 )
-SNAPSHOT = re.compile(r"snapshot ([0-9a-f]{32}\.dir)\s+\(lossval-clean snapshot checkout ([0-9a-f]{32})\)")
+SNAPSHOT = re.compile(r"snapshot ([0-9a-f]{32}\.dir), DVC experiment (\S+)\s+\(dvc exp show; lossval-clean snapshot checkout ([0-9a-f]{32})\)")
 
 
 def _user_env(clone: Path) -> dict[str, str]:
@@ -83,19 +87,35 @@ def test_readme_main_command_in_a_fresh_clone(clone: Path) -> None:
 
 
 def test_user_entry_points_in_a_clone(clone: Path) -> None:
-    """`lossval-clean run` twice, `dvc repro`, and the first run's snapshot brought back after the second."""
+    """Two `lossval-clean run`s with different --set values: two DVC experiments with their params and metrics,
+    each named by its MLflow run's tag; params.yaml untouched; `dvc repro` up to date; the first run's snapshot
+    brought back after the second; `restore` recorded as a run that leaves `dvc status` clean."""
+    params_before = (clone / "params.yaml").read_bytes()
     runs = []
-    for _ in range(2):
-        match = SNAPSHOT.search(_run([".venv/bin/lossval-clean", "run"], clone))
-        assert match, "`lossval-clean run` printed no snapshot hash"
+    for precision in ("0.5", "0.8"):
+        match = SNAPSHOT.search(_run([".venv/bin/lossval-clean", "run", "--set", f"quarantine.min_precision={precision}"], clone))
+        assert match, "`lossval-clean run` printed no snapshot hash and DVC experiment"
         runs.append(match.groups())
+        assert (clone / "params.yaml").read_bytes() == params_before, "a run edited params.yaml"
     _assert_git_sees_only_what_users_commit(clone)
     assert "up to date" in _run([".venv/bin/python", "-m", "dvc", "repro"], clone).lower()
 
-    (first_md5, first_run), _ = runs
+    shown_csv = subprocess.run([".venv/bin/python", "-m", "dvc", "exp", "show", "--csv"], cwd=clone, env=_user_env(clone), capture_output=True,
+                               text=True, timeout=300, check=True).stdout
+    table = list(csv.DictReader(io.StringIO(shown_csv)))
+    shown = {row["Experiment"]: row for row in table if row["Experiment"]}
+    for (_, experiment, _), precision in zip(runs, ("0.5", "0.8")):
+        assert experiment in shown, f"{experiment} not in `dvc exp show`: {sorted(shown)}"
+        assert float(shown[experiment]["params.overrides.yaml:quarantine.min_precision"]) == float(precision)
+        assert shown[experiment]["rows_quarantined_value"] not in ("", "!"), "the experiment lacks the run's metrics"
+    client = MlflowClient(f"sqlite:///{clone / 'mlflow.db'}")
+    for _, experiment, run_id in runs:
+        assert client.get_run(run_id).data.tags["dvc_experiment"] == experiment
+
+    (first_md5, first_experiment, first_run), _ = runs
     out = clone / "first-night"
     printed = _run([".venv/bin/lossval-clean", "snapshot", "checkout", first_run, "--output", str(out)], clone)
-    assert first_md5 in printed
+    assert first_md5 in printed and first_experiment in printed
     restored = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != ".lossval-checkout"}
     assert {"clean.parquet", "quarantine.parquet", "ledger.parquet"} <= restored, restored
     # the restored files are the first night's: each one's hash is the one DVC's manifest of first_md5 lists for it
@@ -104,3 +124,11 @@ def test_user_entry_points_in_a_clone(clone: Path) -> None:
     assert set(manifest) == restored, (sorted(manifest), sorted(restored))
     for name in restored:
         assert hashlib.md5((out / name).read_bytes()).hexdigest() == manifest[name], f"{name} differs from run {first_run}'s snapshot"
+
+    quarantined = pd.read_parquet(clone / "data" / "pipeline" / "snapshot" / "quarantine.parquet")
+    row = quarantined.loc[quarantined["stage"] == "value", "row_id"].iloc[0]
+    _run([".venv/bin/lossval-clean", "restore", row, "--note", "checked by hand"], clone)
+    assert "up to date" in _run([".venv/bin/python", "-m", "dvc", "status"], clone).lower()
+    restores = client.search_runs([client.get_run(first_run).info.experiment_id], filter_string="tags.trigger = 'restore'")
+    assert len(restores) == 1 and restores[0].data.tags["dvc_experiment"] in _run([".venv/bin/python", "-m", "dvc", "exp", "list", "--name-only"], clone)
+    assert (clone / "params.yaml").read_bytes() == params_before
