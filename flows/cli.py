@@ -146,6 +146,7 @@ def configure_environment() -> None:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DVC_NO_ANALYTICS": "1",
         "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "lossval_clean",  # the stages' log lines in the flow run's logs
     }.items():
         os.environ.setdefault(name, value)
 

@@ -37,8 +37,9 @@ def lossval_value(
     project_dir: str | None = None,
     params_file: str = "params.yaml",
     overrides: dict[str, Any] | None = None,
+    shard: int | None = None,
 ) -> dict[str, Any]:
-    """Value the rows of the project's current split, for the MLflow run ``run_id`` of a ``lossval-clean`` flow run.
+    """Value the rows of the project's current split (or one shard of them), for the MLflow run ``run_id`` of a ``lossval-clean`` flow run.
 
     Args:
         run_id: the parent's MLflow run; per-epoch metrics are logged to it live, and this valuation's own
@@ -46,6 +47,7 @@ def lossval_value(
         project_dir: the project root, as the parent sees it (the same path on this worker).
         params_file: parameters file, relative to the project root.
         overrides: the parent run's ``{"section.key": value}`` overrides.
+        shard: with ``value.shards`` > 1, the shard to value (its files go to work/shards/<shard>/; the parent pools them).
 
     Returns:
         ``{"rows": ..., "device": ..., "seconds": ...}``; the values themselves are in ``work/values.parquet``.
@@ -60,40 +62,55 @@ def lossval_value(
     check_flow_parameters(project, params_file=params_file, project_dir=project_dir, deployment_run=bool(deployment.id))
     tracker = Tracker.resume(project, run_id)
     try:
-        return steps.value(project, callbacks=[tracker.epoch_logger()])
+        live = [tracker.epoch_logger()] if not shard else []  # one shard's epochs are the run's curves
+        return steps.value(project, callbacks=live, shard=shard)
     finally:
         tracker.close()
 
 
 def value_step(project: Project, tracker: Tracker, *, params_file: str = "params.yaml") -> dict[str, Any]:
-    """Run the value stage where ``value.deployment`` says; tag the MLflow run with where it ran and on which device.
+    """Run the value stage where ``value.deployment`` says, as ``value.shards`` Prefect runs when > 1 (then pooled);
+    tag the MLflow run with where it ran and on which device.
 
     Raises:
-        RuntimeError: the valuation deployment's run did not complete (its state and message are in the error).
+        RuntimeError: a valuation run did not complete (its state and message are in the error).
     """
-    deployment = project.params.value.deployment
-    if deployment is None:
+    from pipeline.value import load_valued, pool_shards
+
+    deployment, shards = project.params.value.deployment, project.params.value.shards
+    logger = get_run_logger()
+    if deployment is None and shards == 1:
         result = steps.value(project, callbacks=[tracker.epoch_logger()])
         tracker.set_tags(device=result["device"], value_deployment=IN_PROCESS)
         return result
+    parameters = {"run_id": tracker.run_id, "project_dir": str(project.root), "params_file": params_file, "overrides": project.overrides}
+    if deployment is None:  # local shards: each its own (sub)flow run of lossval-value, in this process
+        for k in range(shards):
+            lossval_value.with_options(flow_run_name=f"value-shard-{k}-of-{shards}")(**parameters, shard=k)
+    else:
+        _run_on_pool(deployment, [{**parameters, **({"shard": k} if shards > 1 else {})} for k in range(shards)], logger)
+    valued = pool_shards(project) if shards > 1 else load_valued(project)  # through the project's files, never Prefect results
+    tracker.set_tags(device=valued.device, value_deployment=deployment or IN_PROCESS, value_shards=str(shards))
+    logger.info("valued %d rows on %s in %.1f s over %d shard(s) (%s)", len(valued.values), valued.device, valued.seconds, shards,
+                deployment or IN_PROCESS)
+    return {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3), "settings": valued.settings}
+
+
+def _run_on_pool(deployment: str, runs: list[dict[str, Any]], logger) -> None:
+    """Start one run of ``deployment`` per parameter set (a worker of its pool takes each), then wait for all of them."""
+    import time
+
+    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    logger = get_run_logger()
-    logger.info("valuing on deployment %s: waiting for a worker of its work pool", deployment)
-    child = run_deployment(
-        deployment,
-        parameters={"run_id": tracker.run_id, "project_dir": str(project.root), "params_file": params_file, "overrides": project.overrides},
-        poll_interval=3,
-        as_subflow=True,
-    )
-    state = child.state
-    if state is None or not state.is_completed():
-        name, message = (state.name, state.message) if state else ("unknown", "")
-        raise RuntimeError(f"valuation run {child.name!r} of deployment {deployment!r} ended {name}: {message}")
-    from pipeline.value import load_valued
-
-    valued = load_valued(project)  # through the project's files, never Prefect results
-    result = {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3), "settings": valued.settings}
-    tracker.set_tags(device=result["device"], value_deployment=deployment)
-    logger.info("deployment %s valued %d rows on %s in %.1f s (flow run %s)", deployment, result["rows"], result["device"], result["seconds"], child.name)
-    return result
+    logger.info("valuing on deployment %s: %d run(s), waiting for workers of its work pool", deployment, len(runs))
+    started = [run_deployment(deployment, parameters=p, timeout=0, as_subflow=True) for p in runs]
+    with get_client(sync_client=True) as client:
+        while True:
+            states = [client.read_flow_run(run.id).state for run in started]
+            if all(s is not None and s.is_final() for s in states):
+                break
+            time.sleep(3)
+    for run, state in zip(started, states):
+        if not state.is_completed():
+            raise RuntimeError(f"valuation run {run.name!r} of deployment {deployment!r} ended {state.name}: {state.message}")

@@ -68,13 +68,25 @@ def reference(project: Project) -> dict[str, Any]:
     return split.check
 
 
-def value(project: Project, *, callbacks=(), progress: bool | None = None) -> dict[str, Any]:
-    """work/train.parquet, work/reference.parquet -> work/values.parquet, canaries.parquet, history.csv, lossval_model.pt."""
-    from pipeline.value import save_valued, value_rows
+def value(project: Project, *, callbacks=(), progress: bool | None = None, shard: int | None = None) -> dict[str, Any]:
+    """work/train.parquet, work/reference.parquet -> work/values.parquet, canaries.parquet, history.csv, lossval_model.pt.
 
-    valued = value_rows(project, load_split(project), callbacks=callbacks, progress=progress)
-    save_valued(project, valued)
-    log.info("valued %d rows in %.1f s on %s", len(valued.values), valued.seconds, valued.device)
+    With ``value.shards`` K > 1 the rows are split by a hash of their id and each shard is valued against the
+    same reference set (into work/shards/<k>/), then pooled (one threshold downstream); ``shard`` values that
+    shard only (a fan-out over Prefect runs: flows/value_flow.py pools them).
+    """
+    from pipeline.value import pool_shards, save_valued, shard_folder, value_rows
+
+    shards = project.params.value.shards
+    if shards > 1 and shard is None:  # every shard here, one after the other (dvc repro, an in-process run)
+        for k in range(shards):
+            value(project, callbacks=callbacks if k == 0 else (), progress=progress, shard=k)
+        valued = pool_shards(project)
+    else:
+        valued = value_rows(project, load_split(project), callbacks=callbacks, progress=progress, shard=shard)
+        save_valued(project, valued, folder=None if shard is None else shard_folder(project, shard))
+    where = "" if shard is None else f" (shard {shard} of {shards})"
+    log.info("valued %d rows%s in %.1f s on %s", len(valued.values), where, valued.seconds, valued.device)
     return {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3), "settings": valued.settings}
 
 

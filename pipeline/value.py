@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -50,10 +52,15 @@ def check_options(options: dict) -> None:
         raise ParamsError(f"value.options: unknown option(s) {unknown}; LossVal takes {sorted(known)}")
 
 
-def value_rows(project: Project, split: Split, *, callbacks: Sequence[Callback] = (), progress: bool | None = None) -> Valued:
+def value_rows(project: Project, split: Split, *, callbacks: Sequence[Callback] = (), progress: bool | None = None,
+               shard: int | None = None) -> Valued:
+    """Value the training rows of ``split`` (or, with ``shard``, the rows of that shard of ``value.shards``)
+    against the reference set, with canaries made from the reference."""
     base, cfg = project.params.base, project.params.value
     features = feature_columns(split.train, base.target)
     train = split.train.set_index(ROW_ID)
+    if shard is not None:
+        train = train.loc[shard_of(train.index, cfg.shards) == shard]
     options = dict(cfg.options)
     check_options(options)
     lv = LossVal(
@@ -75,7 +82,8 @@ def value_rows(project: Project, split: Split, *, callbacks: Sequence[Callback] 
     )
     # Canaries are valued with the training rows (their ids cannot collide: row ids are hex or user ids without this prefix)
     # and split off right after the fit: they reach no output, table or count.
-    canary_ids = pd.Index([f"canary-{i}" for i in range(len(canaries.X))], name=ROW_ID)
+    prefix = "canary-" if shard is None else f"canary-s{shard}-"
+    canary_ids = pd.Index([f"{prefix}{i}" for i in range(len(canaries.X))], name=ROW_ID)
     X = pd.concat([train[features], canaries.X.set_index(canary_ids)])
     y = pd.concat([train[base.target], canaries.y.set_axis(canary_ids)])
     started = time.perf_counter()
@@ -106,22 +114,48 @@ def value_rows(project: Project, split: Split, *, callbacks: Sequence[Callback] 
                   settings=settings)
 
 
-def save_valued(project: Project, valued: Valued) -> None:
-    write_parquet(valued.values, project.work_file("values.parquet"))
-    write_parquet(valued.canaries, project.work_file("canaries.parquet"))
-    write_text(valued.history.to_csv(index=False), project.work_file("history.csv"))
-    write_with(project.work_file("lossval_model.pt"), lambda tmp: torch.save({**valued.model_state, "device": valued.device, "seconds": valued.seconds, "settings": valued.settings}, tmp))
+def shard_of(row_ids: pd.Index | pd.Series, shards: int) -> np.ndarray:
+    """The shard (0 .. shards-1) of each row: a fixed hash of its id, so a row stays in its shard from night to night."""
+    return (pd.util.hash_pandas_object(pd.Series(row_ids, dtype=str), index=False).to_numpy() % np.uint64(shards)).astype(int)
 
 
-def load_valued(project: Project) -> Valued:
-    state = torch.load(project.work_file("lossval_model.pt"), weights_only=True)
+def shard_folder(project: Project, shard: int) -> Path:
+    return project.work_file("shards") / str(shard)
+
+
+def pool_shards(project: Project) -> Valued:
+    """The shards' values as one valuation (work/values.parquet...): every row's value and every shard's canaries
+    pooled, so that one threshold and one calibration cover the table; the history is shard 0's, the model shard 0's."""
+    parts = [load_valued(project, folder=shard_folder(project, k)) for k in range(project.params.value.shards)]
+    first = parts[0]
+    valued = Valued(
+        values=pd.concat([p.values for p in parts], ignore_index=True), history=first.history, model_state=first.model_state,
+        device=first.device, seconds=sum(p.seconds for p in parts), canaries=pd.concat([p.canaries for p in parts], ignore_index=True),
+        settings={**first.settings, "shards": len(parts)},
+    )
+    save_valued(project, valued)
+    return valued
+
+
+def save_valued(project: Project, valued: Valued, *, folder: Path | None = None) -> None:
+    """The valuation's files into ``folder`` (default: the project's work folder; a shard's: :func:`shard_folder`)."""
+    at = (folder or project.work).joinpath
+    write_parquet(valued.values, at("values.parquet"))
+    write_parquet(valued.canaries, at("canaries.parquet"))
+    write_text(valued.history.to_csv(index=False), at("history.csv"))
+    write_with(at("lossval_model.pt"), lambda tmp: torch.save({**valued.model_state, "device": valued.device, "seconds": valued.seconds, "settings": valued.settings}, tmp))
+
+
+def load_valued(project: Project, *, folder: Path | None = None) -> Valued:
+    at = (folder or project.work).joinpath
+    state = torch.load(at("lossval_model.pt"), weights_only=True)
     device, seconds, settings = state.pop("device"), state.pop("seconds"), state.pop("settings", {})
     return Valued(
-        values=pd.read_parquet(project.work_file("values.parquet")),
-        history=pd.read_csv(project.work_file("history.csv")),
+        values=pd.read_parquet(at("values.parquet")),
+        history=pd.read_csv(at("history.csv")),
         model_state=state,
         device=device,
         seconds=seconds,
-        canaries=pd.read_parquet(project.work_file("canaries.parquet")),
+        canaries=pd.read_parquet(at("canaries.parquet")),
         settings=settings,
     )

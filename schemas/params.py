@@ -73,6 +73,7 @@ class Value(_Section):
     hidden_layers: list[int] | None
     device: str
     options: dict[str, Any] = Field(description="further keyword options of lossval.LossVal")
+    shards: int = Field(ge=1, le=1024, description="split the rows by a hash of their id into this many shards, each valued against the same reference set as its own Prefect run; values pooled, one threshold")
     deployment: str | None = Field(
         description="a Prefect deployment FLOW/NAME (e.g. lossval-value/gpu) that values the rows on its own work pool; null = in-process",
         pattern=r"^[^/]+/[^/]+$",
