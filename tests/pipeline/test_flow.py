@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from flows.pipeline import lossval_clean
 from lossval.ledger import Ledger
 from pipeline.project import Project
+from tests.helpers import run_command
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -77,8 +79,15 @@ def test_flow_end_to_end(project_dir):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as prefect:
-        artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["lossval-clean-summary"])))
-    assert artifacts and "rows_quarantined_value" in artifacts[0].data
+        artifacts = prefect.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["lossval-clean-summary", "quarantined-rows", "mlflow-run", "report"])))
+    by_key = {a.key: a for a in artifacts}
+    assert "rows_quarantined_value" in by_key["lossval-clean-summary"].data and summary["dvc_experiment"] in by_key["lossval-clean-summary"].data
+    table = by_key["quarantined-rows"].data
+    table = json.loads(table) if isinstance(table, str) else table
+    assert table and {"row_id", "stage", "reason", "value"} <= set(table[0]) and len(table) == min(len(quarantined), 50)
+    assert by_key["mlflow-run"].type == "link" and summary["run_id"] in by_key["mlflow-run"].data
+    assert by_key["report"].data.endswith("/artifacts/report.html")
 
 
 def test_rerun_is_idempotent_and_a_past_snapshot_comes_back(project_dir, tmp_path):
@@ -95,14 +104,14 @@ def test_rerun_is_idempotent_and_a_past_snapshot_comes_back(project_dir, tmp_pat
     assert other["snapshot"] != first["snapshot"]
     assert (project.snapshot_dir / "clean.parquet").read_bytes() != first_clean
 
-    from pipeline.snapshot import checkout_run
+    from pipeline.restore import checkout_run
 
-    md5, restored = checkout_run(project, first["run_id"], tmp_path / "restored")
-    assert md5 == first["snapshot"]
+    md5, experiment, restored = checkout_run(project, first["run_id"], tmp_path / "restored")
+    assert md5 == first["snapshot"] and experiment == first["dvc_experiment"]
     assert (restored / "clean.parquet").read_bytes() == first_clean
-    # the override run recorded its own parameters in dvc.lock, and params.yaml was left as it was
+    # the override run's parameters are in params.overrides.yaml, which dvc.lock records; params.yaml is as it was
     lock = yaml.safe_load((project_dir / "dvc.lock").read_text())
-    assert lock["stages"]["quarantine"]["params"]["params.yaml"]["quarantine.strategy"] == "quantile"
+    assert lock["stages"]["quarantine"]["params"]["params.overrides.yaml"]["quarantine"] == {"strategy": "quantile", "quantile": 0.02}
     assert yaml.safe_load((project_dir / "params.yaml").read_text())["quarantine"]["strategy"] == "auto"
 
 
@@ -118,6 +127,13 @@ def test_restore_then_rerun_keeps_the_restored_rows(project_dir):
     assert not set(chosen) & _ids(project.snapshot_dir / "quarantine.parquet")
     counts = json.loads((project.metrics_dir / "counts.json").read_text())
     assert counts["rows_in"] == counts["rows_quarantined_schema"] + counts["rows_quarantined_value"] + counts["rows_clean"]
+
+    # restore is a run: an MLflow run tagged trigger=restore, a DVC experiment, and nothing left for `dvc status`
+    experiment = MlflowClient().get_experiment_by_name(project.params.tracking.experiment)
+    (restore_run,) = MlflowClient().search_runs([experiment.experiment_id], filter_string="tags.trigger = 'restore'")
+    assert restore_run.info.status == "FINISHED" and restore_run.data.metrics["rows_restored"] == 2
+    assert restore_run.data.tags["dvc_experiment"].endswith(restore_run.info.run_id[:8])
+    assert "up to date" in run_command([sys.executable, "-m", "dvc", "status"], project_dir).lower()
 
     lossval_clean(project_dir=str(project_dir), overrides={"quarantine.max_fraction": 0.5})
     assert set(chosen) <= _ids(project.snapshot_dir / "clean.parquet")
