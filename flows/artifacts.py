@@ -9,6 +9,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 
 from pipeline.failures import message
 from pipeline.project import Project
+from pipeline.quarantine import COUNT_KEYS
 from pipeline.retrain import HEADLINE
 
 WORST_ROWS = 50  # rows in the quarantine table artifact; the full table is in the snapshot and the MLflow run
@@ -61,7 +62,7 @@ def summary_markdown(project: Project, summary: dict[str, Any]) -> str:
             "",
             "| rows | count |",
             "|---|---|",
-            *(f"| {k} | {summary[k]} |" for k in ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")),
+            *(f"| {k} | {summary[k]} |" for k in COUNT_KEYS),
             "",
             f"Threshold rule: `{summary['rule']}`",
             "",

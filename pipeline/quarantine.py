@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import logging
 
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # a type only: importing pipeline.value would load torch for 
     from pipeline.value import Valued
 
 log = logging.getLogger("lossval_clean")
+#: The row counts every run reports (counts.json, MLflow metrics, summaries): rows_in is the sum of the other three.
+COUNT_KEYS = ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")
 QUARANTINE_HEAD = [ROW_ID, "reason", "value", "rule", "stage"]
 
 

@@ -85,6 +85,7 @@ def restore_rows(project: Project, row_ids: list[str], *, note: str = "") -> lis
 def restore_run(project: Project, row_ids: list[str], *, note: str = "") -> tuple[list[str], Tracker, str]:
     """:func:`restore_rows` as a run: published all or nothing, committed to DVC and saved as a DVC experiment,
     recorded as an MLflow run (tag ``trigger=restore``). Returns (the restored ids, the run, the experiment)."""
+    from pipeline.quarantine import COUNT_KEYS
     from pipeline.snapshot import version_run
     from pipeline.tracking import Tracker, preflight
     from pipeline.transaction import publication
@@ -95,7 +96,7 @@ def restore_run(project: Project, row_ids: list[str], *, note: str = "") -> tupl
         with publication(project):
             restored = restore_rows(project, row_ids, note=note)
             counts = json.loads((project.metrics_dir / "counts.json").read_text())
-            tracker.log_metrics({k: counts[k] for k in ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")}
+            tracker.log_metrics({k: counts[k] for k in COUNT_KEYS}
                                 | {"rows_restored": len(restored)})
             md5, experiment = version_run(project, run_name=tracker.run_name, run_id=tracker.run_id)
             tracker.set_tags(dvc_snapshot=md5, dvc_experiment=experiment, note=note[:5000])

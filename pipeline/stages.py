@@ -24,6 +24,7 @@ from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
 from pipeline import ingest as ingest_rows
 from pipeline.project import Project
+from pipeline.quarantine import COUNT_KEYS
 from pipeline.split import load_split, save_split, split_reference
 
 if TYPE_CHECKING:  # types only: the light stages do not load torch or MLflow
@@ -113,7 +114,6 @@ def quarantine(project: Project, *, run_id: str | None = None, at: str | None = 
     return counts
 
 
-COUNT_KEYS = ("rows_in", "rows_quarantined_schema", "rows_quarantined_value", "rows_clean")
 CALIBRATION_KEYS = ("estimated_bad", "estimated_bad_low", "estimated_bad_high", "estimated_precision", "estimated_recall",
                     "canary_auroc", "canary_recall")  # lossval.calibrate.Calibration.as_metrics
 
