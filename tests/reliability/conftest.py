@@ -28,7 +28,7 @@ class State:
 
 
 def _digest(root: Path) -> dict[str, str]:
-    tracked = [root / "dvc.lock", *(root / "data" / "pipeline" / d for d in ("snapshot", "metrics"))]
+    tracked = [root / "dvc.lock", root / "params.overrides.yaml", *(root / "data" / "pipeline" / d for d in ("snapshot", "metrics"))]
     files = {}
     for item in tracked:
         for path in [item] if item.is_file() else sorted(item.rglob("*")) if item.exists() else []:

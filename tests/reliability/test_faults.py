@@ -113,7 +113,7 @@ def test_mlflow_failing_while_recording_rolls_everything_back(project, monkeypat
     def server_gone(*args, **kwargs):
         raise ConnectionError("tracking server went away")
 
-    monkeypatch.setattr(pipeline.tracking, "log_run", server_gone)
+    monkeypatch.setattr(pipeline.tracking.Tracker, "log_result", server_gone)
     with pytest.raises(ConnectionError, match="tracking server went away"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert_unchanged(project, _experiment(project), before)  # snapshot, ledger, dvc.lock restored by rollback

@@ -54,13 +54,14 @@ def test_a_locked_tracking_store_during_valuation_is_a_warning_not_a_failure(tmp
 
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import EpochLogger, start_run
+    from pipeline.tracking import Tracker
     from tests.helpers import REPO
 
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
     project = Project.load(tmp_path, overrides={"tracking.experiment": f"locked-{tmp_path.name}"})
-    run_id = start_run(project, trigger="manual")
-    log_epoch = EpochLogger(project, run_id)
+    tracker = Tracker.start(project, trigger="manual")
+    run_id = tracker.run_id
+    log_epoch = tracker.epoch_logger()
     blocker = sqlite3.connect(use_mlflow.removeprefix("sqlite:///"), timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the store for a few seconds
     try:
@@ -72,6 +73,7 @@ def test_a_locked_tracking_store_during_valuation_is_a_warning_not_a_failure(tmp
     log_epoch(2, {"loss": 0.5})
     assert "could not log epoch 1's metrics to MLflow" in caplog.text and log_epoch.skipped == 1
     assert [m.step for m in MlflowClient().get_metric_history(run_id, "loss")] == [2]
+    tracker.end("FINISHED")
 
 
 # ---- 9. every path that writes takes the run lock ----------------------------------------------------
@@ -131,8 +133,10 @@ def test_params_yaml_is_never_rewritten_and_dvc_lock_records_the_overrides(proje
     assert seen_during_commit == [original]
     assert params.read_bytes() == original and not list(project.glob("params.yaml.*"))
     lock = yaml.safe_load((project / "dvc.lock").read_text())
-    assert lock["stages"]["quarantine"]["params"]["params.yaml"]["quarantine.max_fraction"] == 0.2
-    assert Project.load(project).params.quarantine.max_fraction != 0.2  # the next run reads the user's value
+    assert lock["stages"]["quarantine"]["params"]["params.overrides.yaml"]["quarantine"]["max_fraction"] == 0.2
+    assert lock["stages"]["quarantine"]["params"]["params.yaml"]["quarantine.max_fraction"] != 0.2
+    assert Project.load(project).params.quarantine.max_fraction == 0.2  # DVC stages see the run's parameters
+    assert Project.load(project, overrides={}).params.quarantine.max_fraction != 0.2  # a run without --set: the user's value
 
 
 # ---- 4. restore puts rows back even when their source is gone, all or nothing ------------------------
@@ -187,33 +191,33 @@ def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
             return real_dvc(project_, *args, **kwargs)
 
         monkeypatch.setattr(pipeline.snapshot, "dvc", dvc_fails)
-    from pipeline.restore import restore_rows
+    from pipeline.restore import restore_run
 
     with pytest.raises((OSError, pipeline.snapshot.SnapshotError)):
-        restore_rows(p, _value_quarantined(p))
+        restore_run(p, _value_quarantined(p))
     assert _digest(project) == before
     assert not (p.data_dir / "snapshot.previous").exists() and not (p.data_dir / "snapshot.staging").exists()
 
 
-# ---- 6. a task's own failure undoes what the task did (Prefect runs on_rollback only for tasks that succeeded) ----
+# ---- 6. a step's own failure is undone by the publication, however far the step got ----
 def test_a_record_failing_after_registering_the_model_leaves_no_version(project, monkeypatch):
     from flows.pipeline import lossval_clean
+    from pipeline.tracking import Tracker
     from tests.reliability.conftest import assert_unchanged, capture
-    import pipeline.tracking
 
     experiment = Project.load(project).params.tracking.experiment
     before = capture(project, experiment)
-    real_log_run = pipeline.tracking.log_run
+    real_log_result = Tracker.log_result
     attempts: list[str] = []
 
-    def registered_then_lost(*args, **kwargs):
-        attempts.append(real_log_run(*args, **kwargs)[1])  # the model version is registered...
+    def registered_then_lost(self, **kwargs):
+        attempts.append(real_log_result(self, **kwargs)[1])  # the model version is registered, the alias moved...
         raise ConnectionError("tracking server went away after registering")  # ...then the server goes
 
-    monkeypatch.setattr(pipeline.tracking, "log_run", registered_then_lost)
+    monkeypatch.setattr(Tracker, "log_result", registered_then_lost)
     with pytest.raises(ConnectionError, match="went away after registering"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
-    assert len(attempts) == 3  # the first try and two retries, each registered a version
+    assert len(attempts) == 1
     assert_unchanged(project, experiment, before)  # no version left, snapshot/ledger/dvc.lock as before
 
 
@@ -222,18 +226,18 @@ def test_a_publish_failing_after_the_swap_leaves_the_previous_snapshot_live(proj
 
     from flows.pipeline import lossval_clean
     from tests.reliability.conftest import assert_unchanged, capture
-    import pipeline.transaction
+    import pipeline.stages
 
     experiment = Project.load(project).params.tracking.experiment
     before = capture(project, experiment)
-    real_write_json = pipeline.transaction.write_json
+    real_write_json = pipeline.stages.write_json
 
     def disk_full_on_run_json(data, target):
-        if str(target).endswith("run.json"):  # the last write of publish, after the swap
+        if str(target).endswith("run.json"):  # written by the record stage, after the snapshot swap and scores.json
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write_json(data, target)
 
-    monkeypatch.setattr(pipeline.transaction, "write_json", disk_full_on_run_json)
+    monkeypatch.setattr(pipeline.stages, "write_json", disk_full_on_run_json)
     with pytest.raises(OSError, match="No space left on device"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert_unchanged(project, experiment, before)

@@ -79,7 +79,7 @@ def test_an_mlflow_error_during_a_run_leaks_nothing(project, monkeypatch, capfd,
     def server_error(*args, **kwargs):
         raise MlflowException("API request to http://user:p@ss@mlflow.example/api/2.0/mlflow/runs/log-batch failed with 503")
 
-    monkeypatch.setattr(pipeline.tracking, "log_run", server_error)
+    monkeypatch.setattr(pipeline.tracking.Tracker, "log_result", server_error)
     with pytest.raises(TrackingError) as info:
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     import traceback
