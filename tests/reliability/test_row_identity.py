@@ -182,8 +182,6 @@ def test_a_repeated_column_name_is_still_refused(tmp_path):
 
 
 def test_a_reference_file_missing_a_feature_fails_clearly(tmp_path):
-    import logging
-
     from schemas.dataset import DatasetError
     from pipeline.ingest import feature_names
     from pipeline.split import split_reference
@@ -194,7 +192,7 @@ def test_a_reference_file_missing_a_feature_fails_clearly(tmp_path):
     ingested = read_input(project)
     valid = check_rows(project, ingested).valid
     with pytest.raises(DatasetError, match=r"the reference set data/reference.csv lacks column\(s\) \['vicdemand'\]"):
-        split_reference(project, valid, feature_names(project, valid), logging.getLogger("test"))
+        split_reference(project, valid=valid, features=feature_names(project, valid))
 
 
 @pytest.mark.parametrize("extra", [",surplus", ",,"])
