@@ -66,22 +66,22 @@ def lossval_clean(
         lock.note(mlflow_run_id=tracker.run_id)
         try:
             with publication(project) as pub:  # any failure below puts everything back (pipeline/transaction.py)
-                write_overrides(project.root, project.overrides)
                 value_step(project, tracker, params_file=params_file)  # in-process, or value.deployment's pool
                 steps.quarantine(project, run_id=tracker.run_id)
                 steps.retrain(project)
                 previous_champion = tracker.champion_version()
                 pub.on_rollback(lambda: tracker.unregister(previous_champion=previous_champion))
                 summary = steps.record(project, tracker=tracker, trigger=trigger, live_epochs=True)
+                write_overrides(project.root, project.overrides)  # last: a run killed before this leaves the previous run's
                 md5, experiment = steps.version(project, run_name=tracker.run_name, run_id=tracker.run_id)
                 tracker.set_tags(dvc_snapshot=md5, dvc_experiment=experiment)
+            if project.params.snapshot.push:
+                steps.push(project)  # after the publication: a remote outage leaves a complete local snapshot
         except BaseException as e:
             tracker.end("FAILED", failure=e)
             failure_summary(project, tracker, e)
             raise
         tracker.end("FINISHED")
-    if project.params.snapshot.push:
-        steps.push(project)  # after the publication: a remote outage leaves a complete local snapshot
     summary |= {"run_id": tracker.run_id, "run_name": tracker.run_name, "snapshot": md5, "dvc_experiment": experiment,
                 "mlflow_run": tracker.url}
     run_artifacts(project, summary)

@@ -47,7 +47,7 @@ def test_the_run_summary_and_ui_never_print_the_password(tmp_path, monkeypatch, 
         gate = {"metric": "accuracy", "test_rows": 4, "scores": {"all": 0.5, "clean": 0.6}, "confidence": 0.9,
                 "improvement": {"clean": [0.1, -0.2, 0.4]}, "promoted": "all", "reason": "within the uncertainty"}
         summary = {"rows_in": 3, "rows_quarantined_schema": 0, "rows_quarantined_value": 1, "rows_clean": 2, "rule": "auto",
-                   "test_accuracy_all": 0.5, "test_accuracy_clean": 0.6, "snapshot": "x.dir", "run_id": "r1", "run_name": "night",
+                   "test_accuracy_all": 0.5, "test_accuracy_clean": 0.6, "snapshot": "x.dir", "dvc_experiment": "night-r1", "run_id": "r1", "run_name": "night",
                    "health": [], "gate": gate, "valuation_unreliable": False,
                    "mlflow_run": f"{without_credentials(os.environ['MLFLOW_TRACKING_URI'])}/#/experiments/1/runs/r1"}
         _print_summary(project, summary)
