@@ -1,0 +1,360 @@
+"""MLflow: one :class:`Tracker` per pipeline run, with params, metrics, inputs, tables, plots, the report and the models.
+
+The tracking URI is ``MLFLOW_TRACKING_URI`` when set, else a sqlite file in
+the project (``mlflow.db``, artifacts in ``mlruns/``). The run is started
+with MLflow's fluent API (its system metrics monitor: CPU, memory, disk,
+network, and GPU where ``nvidia-ml-py`` finds one) and carries MLflow's own
+source tags (``mlflow.source.git.commit`` ...). Every later call names the
+run explicitly, so a Prefect task on another thread logs to the right run.
+The core library never imports MLflow. Names logged here are a contract that
+other tools read (see README): change them only with care.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.tracking import fluent as _fluent
+from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_url
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL, MLFLOW_SOURCE_NAME
+
+from lossval.io import write_json
+from lossval.rows import feature_columns
+from pipeline.serving import log_label_model
+from tasks.project import Project
+from tasks.secrets import redact, without_credentials
+
+EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
+PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
+         "values_drift.png": "Value distribution across runs"}
+CHAMPION = "champion"  # the registered model's alias on the gate's promoted variant
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
+QUANTILES = ("value_p05", "value_p25", "value_median", "value_p75", "value_p95")  # the value drift plot's lines
+VALUATION = "valuation"  # the nested run of a valuation on another worker
+SAMPLE_ROWS = 10_000  # rows a dataset input's schema and digest are computed from
+_log = logging.getLogger(__name__)
+
+
+def tracking_uri(project: Project) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project.root / 'mlflow.db'}"
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking store cannot be reached; the run did not start."""
+
+
+class TrackingError(RuntimeError):
+    """An MLflow call failed during the run; the message is redacted."""
+
+
+def preflight(project: Project, *, attempts: int = 3, delay: float = 2.0) -> None:
+    """Check the tracking store answers before the run writes anything (transient errors retried).
+
+    MLflow's own HTTP retries are bounded here (unless the user set them), so an
+    unreachable server fails in seconds, not minutes.
+    """
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+    uri = tracking_uri(project)
+    for attempt in range(1, attempts + 1):
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)
+            return
+        except Exception as e:  # MlflowException, requests errors, sqlalchemy errors...
+            if attempt == attempts:
+                # Not chained (`from None`): the original error repeats the URL, credentials included.
+                raise TrackingUnavailableError(
+                    f"MLflow tracking store {redact(uri)} is unreachable after {attempts} attempts "
+                    f"({type(e).__name__}: {redact(str(e).splitlines()[0])[:200]}); nothing was written. "
+                    "Start the server or fix MLFLOW_TRACKING_URI, then run again"
+                ) from None
+            time.sleep(delay * attempt)
+
+
+def _unfinished_path(project: Project) -> Path:
+    return project.data_dir / ".unfinished_runs.json"
+
+
+def _unfinished(project: Project) -> list[str]:
+    path = _unfinished_path(project)
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def close_abandoned_runs(project: Project) -> list[str]:
+    """Mark runs that a killed or cut-off process left RUNNING as KILLED. Returns their ids."""
+    closed: list[str] = []
+    ids = _unfinished(project)
+    if not ids:
+        return closed
+    client = MlflowClient(tracking_uri(project))
+    for run_id in ids:
+        try:
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, status="KILLED")
+                client.set_tag(run_id, "failure", "the process ended before the run finished")
+                closed.append(run_id)
+        except Exception:  # a run deleted by hand: nothing to close
+            pass
+    write_json([], _unfinished_path(project))
+    return closed
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def experiment_id(project: Project) -> str:
+    """Point MLflow at the project's store and experiment (created once, artifacts in ``mlruns/`` for a local store)."""
+    uri = tracking_uri(project)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    name = project.params.tracking.experiment
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = (project.root / "mlruns").as_uri() if _is_local(uri) else None
+        found = client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
+    else:
+        found = experiment.experiment_id
+        if KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(found, KIND_TAG, KIND)
+    mlflow.set_experiment(experiment_id=found)
+    return found
+
+
+def dataset_name(project: Project) -> str:
+    return Path(project.params.ingest.path).stem
+
+
+def source_tags(root: Path) -> dict[str, str]:
+    """MLflow's source tags for the code in ``root``, resolved by MLflow's own git helpers.
+
+    MLflow resolves them from ``sys.argv[0]``, which for the ``lossval-clean`` console script, a
+    Prefect worker or pytest is a file in the environment's ``bin/`` (outside the checkout, or
+    git-ignored), so it would log none; the project root is where the pipeline's code lives.
+    """
+    found = {MLFLOW_GIT_COMMIT: get_git_commit(str(root)), MLFLOW_GIT_BRANCH: get_git_branch(str(root)),
+             MLFLOW_GIT_REPO_URL: get_git_repo_url(str(root))}
+    return {MLFLOW_SOURCE_NAME: "lossval-clean", **{k: v for k, v in found.items() if v}}
+
+
+def value_distribution(values: np.ndarray) -> dict[str, float]:
+    """The metrics ``value_min`` ... ``value_max``, ``value_mean``, ``value_std`` of a run's (N,) values."""
+    q = np.quantile(values, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    names = ("value_min", "value_p05", "value_p25", "value_median", "value_p75", "value_p95", "value_max")
+    return {**dict(zip(names, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
+
+
+def _dataset(frame: pd.DataFrame, *, source: str, name: str, targets: str | None) -> Dataset:
+    """An MLflow dataset entity for ``frame`` whose schema and digest come from its first SAMPLE_ROWS rows, its
+    profile (rows, cells) from the whole frame: MLflow's own from_pandas infers both from every row (minutes at 1e7)."""
+    head = frame.head(SAMPLE_ROWS)
+    digest = hashlib.md5(pd.util.hash_pandas_object(head, index=False).to_numpy().tobytes())
+    digest.update(f"{frame.shape}{list(map(str, frame.columns))}{list(map(str, frame.dtypes))}".encode())
+    with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways" (two local source classes): same result
+        warnings.simplefilter("ignore", UserWarning)
+        sample = mlflow.data.from_pandas(head, source=source, name=name, targets=targets, digest=digest.hexdigest()[:8])._to_mlflow_entity()
+    profile = json.dumps({"num_rows": len(frame), "num_elements": int(frame.size)})
+    return Dataset(name=sample.name, digest=sample.digest, source_type=sample.source_type, source=sample.source, schema=sample.schema, profile=profile)
+
+
+def _end_fluent(run_id: str, status: str, client: MlflowClient) -> None:
+    """End ``run_id`` and its system metrics monitor, from any thread; a run shorter than one sampling interval
+    still gets the one sample the monitor took at its start."""
+    monitor = _fluent.run_id_to_system_metrics_monitor.get(run_id)
+    if monitor is not None and monitor._logging_step == 0:
+        try:
+            monitor.publish_metrics(monitor.aggregate_metrics())
+        except Exception as e:  # best effort: never the end of the run
+            _log.warning("could not log the run's first system metrics sample: %s", redact(str(e))[:300])
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.end_run(status)
+        return
+    for stack in _fluent._active_run_stack.get_all_thread_values().values():  # started on another thread
+        stack[:] = [r for r in stack if r.info.run_id != run_id]
+    client.set_terminated(run_id, status=status)
+    if (monitor := _fluent.run_id_to_system_metrics_monitor.pop(run_id, None)) is not None:
+        monitor.finish()
+
+
+class Tracker:
+    """One pipeline run in MLflow: start it, log to it, end it (see the module docstring)."""
+
+    def __init__(self, project: Project, *, run_id: str, run_name: str, experiment_id: str, child_run_id: str | None = None) -> None:
+        self.project, self.run_id, self.run_name, self.experiment_id = project, run_id, run_name, experiment_id
+        self.child_run_id = child_run_id  # the nested valuation run of Tracker.resume
+        self.uri = tracking_uri(project)
+        self.client = MlflowClient(self.uri)
+
+    @classmethod
+    def start(cls, project: Project, *, trigger: str, tags: Mapping[str, str] = {}) -> Tracker:  # noqa: B006 (read only)
+        """Start the run (RUNNING, named "<dataset> YYYY-mm-dd HH:MM", tags ``trigger``, ``dataset`` and ``tags``),
+        with system metrics; nested under the caller's active run if there is one."""
+        found = experiment_id(project)
+        dataset = dataset_name(project)
+        name = f"{dataset} {datetime.now(timezone.utc):%Y-%m-%d %H:%M}"
+        all_tags = {**source_tags(project.root), "trigger": trigger, "dataset": dataset, **tags}
+        run = mlflow.start_run(run_name=name, tags=all_tags, log_system_metrics=True, nested=mlflow.active_run() is not None)
+        write_json([*_unfinished(project), run.info.run_id], _unfinished_path(project))
+        return cls(project, run_id=run.info.run_id, run_name=name, experiment_id=found)
+
+    @classmethod
+    def resume(cls, project: Project, run_id: str) -> Tracker:
+        """For a step of run ``run_id`` in another process (the valuation on a GPU worker): epoch metrics go to
+        ``run_id``, and a nested run "valuation" gets this process's system metrics; :meth:`close` ends it."""
+        found = experiment_id(project)
+        parent = MlflowClient(tracking_uri(project)).get_run(run_id)
+        child = mlflow.start_run(run_name=VALUATION, parent_run_id=run_id, nested=True, log_system_metrics=True, tags=source_tags(project.root))
+        write_json([*_unfinished(project), child.info.run_id], _unfinished_path(project))
+        return cls(project, run_id=run_id, run_name=parent.info.run_name, experiment_id=found, child_run_id=child.info.run_id)
+
+    @property
+    def url(self) -> str:
+        """The run's page: on the tracking server (no credentials), or in the local UI of ``lossval-clean ui``."""
+        from flows.ui import DEFAULT_PORT
+
+        base = f"http://127.0.0.1:{DEFAULT_PORT}" if _is_local(self.uri) else without_credentials(self.uri).rstrip("/")
+        return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+    def set_tags(self, **tags: str) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def epoch_logger(self, warn: Callable[[str], None] = _log.warning) -> Callable[[int, Mapping[str, float]], None]:
+        """A LossVal callback logging each epoch's metrics to the run (step = epoch); best effort: a failed call
+        (a locked store, a server blip) is passed to ``warn``, never the end of the run."""
+
+        def log_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+            now = int(time.time() * 1000)
+            batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
+            try:
+                self.client.log_batch(self.run_id, metrics=batch)
+            except Exception as e:  # MlflowException, sqlalchemy OperationalError, requests errors...
+                warn(f"could not log epoch {epoch}'s metrics to MLflow ({redact(f'{type(e).__name__}: {e}'.splitlines()[0])[:300]}); the run goes on")
+
+        return log_epoch
+
+    def log_inputs(self, *, train: pd.DataFrame, reference: pd.DataFrame, test: pd.DataFrame, source: str | None = None) -> None:
+        """The training, reference and test sets as dataset inputs (contexts training, reference, evaluation).
+
+        ``source``: the training rows' file (default ``ingest.path``); the others name ``reference.path`` /
+        ``reference.test_path`` when set. Cheap at any size: schema and digest from the first rows (:func:`_dataset`).
+        """
+        params, target = self.project.params, self.project.params.base.target
+        train_source = source or str(params.ingest.path)
+        reference_source = str(params.reference.path or train_source)
+        test_source = str(params.reference.test_path or reference_source)
+        inputs = [("training", train, train_source), ("reference", reference, reference_source), ("evaluation", test, test_source)]
+        self.client.log_inputs(self.run_id, datasets=[
+            DatasetInput(_dataset(frame, source=where, name=Path(where).name, targets=target), tags=[InputTag("mlflow.data.context", context)])
+            for context, frame, where in inputs
+        ])  # fmt: skip
+
+    def log_schema_failures(self, failure_cases: pd.DataFrame) -> None:
+        """pandera's failure cases (schema_context, column, check, check_number, failure_case, index) as the table
+        ``schema_failures.json`` (shown in the MLflow UI's evaluation view); nothing when there are none."""
+        if failure_cases is None or failure_cases.empty:
+            return
+        table = failure_cases.astype({c: "string" for c in failure_cases.columns if failure_cases[c].dtype == object})
+        mlflow.log_table(table.reset_index(drop=True), artifact_file="schema_failures.json", run_id=self.run_id)
+
+    def log_result(self, *, params: Mapping[str, object], metrics: Mapping[str, float], tags: Mapping[str, str], values: pd.DataFrame,
+                   quarantine: pd.DataFrame, report_paths: Mapping[str, Path], lossval_state: dict, downstream_state: dict,
+                   class_names: list[str] | None, train_frame: pd.DataFrame, snapshot_hash: str,
+                   history: pd.DataFrame | None = None) -> tuple[str, str]:
+        """Log everything but the live epoch metrics; register the downstream model last. Returns (model URI, version).
+
+        Params: ``params.yaml`` flattened plus ``params`` (``input_sha256``...). Metrics: ``metrics`` (non-finite ones
+        left out) plus :func:`value_distribution`; ``history`` (runs not watched live, e.g. ``dvc repro``) adds the
+        epoch metrics. ``downstream_state`` is the champion (the gate's promoted variant, tag ``promoted`` in ``tags``):
+        registered as ``tracking.registered_model``, alias ``champion``, version tags ``variant`` and ``classes``.
+        """
+        run_id, project = self.run_id, self.project
+        flat = {**project.params.flat(), **params}
+        self.client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in flat.items()])
+        now = int(time.time() * 1000)
+        logged = {k: float(v) for k, v in {**metrics, **value_distribution(values["value"].to_numpy())}.items() if np.isfinite(v)}
+        batch = [Metric(k, v, now, 0) for k, v in logged.items()]
+        if history is not None:
+            batch += [Metric(k, float(r[k]), now, int(r["epoch"])) for r in history.to_dict("records") for k in EPOCH_METRICS if k in r]
+        self.client.log_batch(run_id, metrics=batch, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        with tempfile.TemporaryDirectory(prefix="lossval-artifacts-") as tmp:
+            for name, table in (("values.parquet", values), ("quarantine.parquet", quarantine)):
+                table.to_parquet(Path(tmp) / name, index=False)
+                self.client.log_artifact(run_id, str(Path(tmp) / name))
+        for path in report_paths.values():
+            self.client.log_artifact(run_id, str(path))
+        rows = train_frame[feature_columns(train_frame, project.params.base.target)].head(5)
+        log_label_model(run_id=run_id, name="lossval_model", state=lossval_state, input_rows=rows, class_names=class_names)
+        name = project.params.tracking.registered_model
+        info = log_label_model(run_id=run_id, name="downstream_model", state=downstream_state, input_rows=rows, class_names=class_names,
+                               registered_model_name=name)
+        self.set_tags(dvc_snapshot=snapshot_hash)
+        version = str(info.registered_model_version)
+        self.client.set_model_version_tag(name, version, "variant", tags.get("promoted", "clean"))
+        self.client.set_model_version_tag(name, version, "classes", json.dumps(info.metadata["classes"]))
+        self.client.set_registered_model_alias(name, CHAMPION, version)
+        return info.model_uri, version
+
+    def champion_version(self) -> str | None:
+        """The version holding the alias ``champion`` now, or None."""
+        try:
+            return str(self.client.get_model_version_by_alias(self.project.params.tracking.registered_model, CHAMPION).version)
+        except Exception:  # no registered model or no alias yet
+            return None
+
+    def unregister(self, previous_champion: str | None = None) -> None:
+        """Delete the model versions this run registered and its ``dvc_snapshot`` tag; give the alias ``champion``
+        back to ``previous_champion`` (the version that held it before the run)."""
+        name = self.project.params.tracking.registered_model
+        for version in self.client.search_model_versions(f"name='{name}'"):
+            if version.run_id == self.run_id:
+                self.client.delete_model_version(version.name, version.version)
+        if previous_champion is not None:
+            try:
+                self.client.set_registered_model_alias(name, CHAMPION, previous_champion)
+            except Exception:  # the previous version was deleted by hand: no champion to give back
+                pass
+        if self.client.get_run(self.run_id).data.tags.get("dvc_snapshot"):
+            self.client.delete_tag(self.run_id, "dvc_snapshot")
+
+    def past_value_quantiles(self, limit: int = 29) -> pd.DataFrame:
+        """The value quantiles (QUANTILES) of the last ``limit`` finished runs of this dataset, oldest first, with
+        ``run`` (their names): the value drift plot's history (runs that lack one of them are left out)."""
+        quoted = dataset_name(self.project).replace("'", "\\'")
+        previous = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.dataset = '{quoted}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"], max_results=max(limit, 1),
+        )  # fmt: skip
+        rows = [{"run": r.info.run_name, **{k: r.data.metrics[k] for k in QUANTILES}} for r in reversed(previous)
+                if all(k in r.data.metrics for k in QUANTILES)]
+        return pd.DataFrame(rows, columns=["run", *QUANTILES])
+
+    def end(self, status: str = "FINISHED", failure: BaseException | None = None) -> None:
+        """End the run with ``status`` (FINISHED, FAILED, KILLED); ``failure`` becomes the tag ``failure``, redacted."""
+        if failure is not None:
+            self.client.set_tag(self.run_id, "failure", redact(f"{type(failure).__name__}: {failure}")[:5000])
+        _end_fluent(self.run_id, status, self.client)
+        self._forget(self.run_id)
+
+    def close(self, status: str = "FINISHED") -> None:
+        """End the nested valuation run of :meth:`resume` (the parent run goes on)."""
+        if self.child_run_id is not None:
+            _end_fluent(self.child_run_id, status, self.client)
+            self._forget(self.child_run_id)
+
+    def _forget(self, run_id: str) -> None:
+        write_json([r for r in _unfinished(self.project) if r != run_id], _unfinished_path(self.project))
