@@ -12,13 +12,11 @@ other tools read (see README): change them only with care.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,14 +24,12 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.tracking import fluent as _fluent
-from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_url
-from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL, MLFLOW_SOURCE_NAME
 
 from lossval.io import write_json
 from lossval.rows import feature_columns
+from pipeline.mlflow_parts import dataset_entity, end_run, source_tags
 from pipeline.serving import log_label_model
 from tasks.project import Project
 from tasks.secrets import redact, without_credentials
@@ -45,7 +41,6 @@ CHAMPION = "champion"  # the registered model's alias on the gate's promoted var
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
 QUANTILES = ("value_p05", "value_p25", "value_median", "value_p75", "value_p95")  # the value drift plot's lines
 VALUATION = "valuation"  # the nested run of a valuation on another worker
-SAMPLE_ROWS = 10_000  # rows a dataset input's schema and digest are computed from
 _log = logging.getLogger(__name__)
 
 
@@ -139,56 +134,11 @@ def dataset_name(project: Project) -> str:
     return Path(project.params.ingest.path).stem
 
 
-def source_tags(root: Path) -> dict[str, str]:
-    """MLflow's source tags for the code in ``root``, resolved by MLflow's own git helpers.
-
-    MLflow resolves them from ``sys.argv[0]``, which for the ``lossval-clean`` console script, a
-    Prefect worker or pytest is a file in the environment's ``bin/`` (outside the checkout, or
-    git-ignored), so it would log none; the project root is where the pipeline's code lives.
-    """
-    found = {MLFLOW_GIT_COMMIT: get_git_commit(str(root)), MLFLOW_GIT_BRANCH: get_git_branch(str(root)),
-             MLFLOW_GIT_REPO_URL: get_git_repo_url(str(root))}
-    return {MLFLOW_SOURCE_NAME: "lossval-clean", **{k: v for k, v in found.items() if v}}
-
-
 def value_distribution(values: np.ndarray) -> dict[str, float]:
     """The metrics ``value_min`` ... ``value_max``, ``value_mean``, ``value_std`` of a run's (N,) values."""
     q = np.quantile(values, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
     names = ("value_min", "value_p05", "value_p25", "value_median", "value_p75", "value_p95", "value_max")
     return {**dict(zip(names, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
-
-
-def _dataset(frame: pd.DataFrame, *, source: str, name: str, targets: str | None) -> Dataset:
-    """An MLflow dataset entity for ``frame`` whose schema and digest come from its first SAMPLE_ROWS rows, its
-    profile (rows, cells) from the whole frame: MLflow's own from_pandas infers both from every row (minutes at 1e7)."""
-    head = frame.head(SAMPLE_ROWS)
-    digest = hashlib.md5(pd.util.hash_pandas_object(head, index=False).to_numpy().tobytes())
-    digest.update(f"{frame.shape}{list(map(str, frame.columns))}{list(map(str, frame.dtypes))}".encode())
-    with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways" (two local source classes): same result
-        warnings.simplefilter("ignore", UserWarning)
-        sample = mlflow.data.from_pandas(head, source=source, name=name, targets=targets, digest=digest.hexdigest()[:8])._to_mlflow_entity()
-    profile = json.dumps({"num_rows": len(frame), "num_elements": int(frame.size)})
-    return Dataset(name=sample.name, digest=sample.digest, source_type=sample.source_type, source=sample.source, schema=sample.schema, profile=profile)
-
-
-def _end_fluent(run_id: str, status: str, client: MlflowClient) -> None:
-    """End ``run_id`` and its system metrics monitor, from any thread; a run shorter than one sampling interval
-    still gets the one sample the monitor took at its start."""
-    monitor = _fluent.run_id_to_system_metrics_monitor.get(run_id)
-    if monitor is not None and monitor._logging_step == 0:
-        try:
-            monitor.publish_metrics(monitor.aggregate_metrics())
-        except Exception as e:  # best effort: never the end of the run
-            _log.warning("could not log the run's first system metrics sample: %s", redact(str(e))[:300])
-    active = mlflow.active_run()
-    if active is not None and active.info.run_id == run_id:
-        mlflow.end_run(status)
-        return
-    for stack in _fluent._active_run_stack.get_all_thread_values().values():  # started on another thread
-        stack[:] = [r for r in stack if r.info.run_id != run_id]
-    client.set_terminated(run_id, status=status)
-    if (monitor := _fluent.run_id_to_system_metrics_monitor.pop(run_id, None)) is not None:
-        monitor.finish()
 
 
 class Tracker:
@@ -251,7 +201,7 @@ class Tracker:
         """The training, reference and test sets as dataset inputs (contexts training, reference, evaluation).
 
         ``source``: the training rows' file (default ``ingest.path``); the others name ``reference.path`` /
-        ``reference.test_path`` when set. Cheap at any size: schema and digest from the first rows (:func:`_dataset`).
+        ``reference.test_path`` when set. Cheap at any size: schema and digest from the first rows (:func:`pipeline.mlflow_parts.dataset_entity`).
         """
         params, target = self.project.params, self.project.params.base.target
         train_source = source or str(params.ingest.path)
@@ -259,7 +209,7 @@ class Tracker:
         test_source = str(params.reference.test_path or reference_source)
         inputs = [("training", train, train_source), ("reference", reference, reference_source), ("evaluation", test, test_source)]
         self.client.log_inputs(self.run_id, datasets=[
-            DatasetInput(_dataset(frame, source=where, name=Path(where).name, targets=target), tags=[InputTag("mlflow.data.context", context)])
+            DatasetInput(dataset_entity(frame, source=where, name=Path(where).name, targets=target), tags=[InputTag("mlflow.data.context", context)])
             for context, frame, where in inputs
         ])  # fmt: skip
 
@@ -347,13 +297,13 @@ class Tracker:
         """End the run with ``status`` (FINISHED, FAILED, KILLED); ``failure`` becomes the tag ``failure``, redacted."""
         if failure is not None:
             self.client.set_tag(self.run_id, "failure", redact(f"{type(failure).__name__}: {failure}")[:5000])
-        _end_fluent(self.run_id, status, self.client)
+        end_run(self.run_id, status, self.client)
         self._forget(self.run_id)
 
     def close(self, status: str = "FINISHED") -> None:
         """End the nested valuation run of :meth:`resume` (the parent run goes on)."""
         if self.child_run_id is not None:
-            _end_fluent(self.child_run_id, status, self.client)
+            end_run(self.child_run_id, status, self.client)
             self._forget(self.child_run_id)
 
     def _forget(self, run_id: str) -> None:
