@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
@@ -171,7 +172,11 @@ def test_resume_logs_epochs_to_the_parent_and_values_in_a_nested_run(project):
     assert child.data.tags["mlflow.parentRunId"] == parent.run_id and set(SYSTEM) <= set(child.data.metrics)
     assert [m.value for m in client.get_metric_history(parent.run_id, "loss")] == [0.5]
     assert client.get_run(parent.run_id).info.status == "RUNNING"
+    in_process = Tracker.resume(project, parent.run_id)  # on the parent's own thread: nested under its active run
+    in_process.close("FAILED")
+    assert client.get_run(in_process.child_run_id).info.status == "FAILED" and mlflow.active_run().info.run_id == parent.run_id
     parent.end()
+    assert client.get_run(parent.run_id).info.status == "FINISHED" and mlflow.active_run() is None
 
 
 def test_past_value_quantiles_lists_finished_runs_of_the_dataset(project):
@@ -184,3 +189,23 @@ def test_past_value_quantiles_lists_finished_runs_of_the_dataset(project):
     past = current.past_value_quantiles(limit=5)
     current.end()
     assert list(past["value_median"]) == [0.1, 0.2] and list(past.columns[:2]) == ["run", "value_p05"]
+
+
+def test_the_link_to_a_run_on_a_server_carries_no_credentials(project, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://user:s3cret@mlflow.example.org/")
+    tracker = Tracker(project, run_id="r1", run_name="electricity 2026-12-01 02:00", experiment_id="7")
+    assert tracker.url == "https://mlflow.example.org/#/experiments/7/runs/r1"
+
+
+def test_the_served_model_predicts_numbers_for_regression(white_wine, tmp_path):
+    from mlflow.pyfunc import PythonModelContext
+
+    from pipeline.serving import STATE, LabelModel
+
+    features = white_wine.drop(columns=["target"]).head(300)
+    model = MLP("regression", epochs=3, random_state=0, progress=False).fit(features, white_wine["target"].head(300))
+    torch.save(export_state(model), tmp_path / "state.pt")
+    served = LabelModel()
+    served.load_context(PythonModelContext(artifacts={STATE: str(tmp_path / "state.pt")}, model_config={}))
+    predicted = served.predict(None, features.head(20))
+    assert predicted.dtype == np.float64 and np.allclose(predicted, model.predict(features.head(20)), atol=1e-4)
