@@ -1,37 +1,47 @@
-"""MLflow: one run per pipeline run, with params, metrics, value tables, plots, the report and the models.
+"""MLflow: one :class:`Tracker` per pipeline run, with params, metrics, inputs, tables, plots, the report and the models.
 
 The tracking URI is ``MLFLOW_TRACKING_URI`` when set, else a sqlite file in
-the project (``mlflow.db``, artifacts in ``mlruns/``). Per-epoch metrics
-arrive live through :class:`EpochLogger`, a LossVal callback; the core
-library never imports MLflow. Names logged here are a contract that other
-tools read (see README): change them only with care.
+the project (``mlflow.db``, artifacts in ``mlruns/``). The run is started
+with MLflow's fluent API (its system metrics monitor: CPU, memory, disk,
+network, and GPU where ``nvidia-ml-py`` finds one) and carries MLflow's own
+source tags (``mlflow.source.git.commit`` ...). Every later call names the
+run explicitly, so a Prefect task on another thread logs to the right run.
+The core library never imports MLflow. Names logged here are a contract that
+other tools read (see README): change them only with care.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import subprocess
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
-import torch
-from mlflow.entities import Metric
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from lossval.io import write_json
-from lossval.model import design_input, module_from_state
 from lossval.rows import feature_columns
-from pipeline.project import Project
-from pipeline.secrets import redact  # noqa: F401  (re-exported: pipeline.tracking.redact)
+from pipeline.mlflow_parts import dataset_entity, end_run, source_tags
+from pipeline.serving import log_label_model
+from tasks.project import Project
+from tasks.secrets import redact, without_credentials
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
+PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
+         "values_drift.png": "Value distribution across runs"}
 CHAMPION = "champion"  # the registered model's alias on the gate's promoted variant
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
+QUANTILES = ("value_p05", "value_p25", "value_median", "value_p75", "value_p95")  # the value drift plot's lines
+VALUATION = "valuation"  # the nested run of a valuation on another worker
+_log = logging.getLogger(__name__)
 
 
 def tracking_uri(project: Project) -> str:
@@ -61,8 +71,7 @@ def preflight(project: Project, *, attempts: int = 3, delay: float = 2.0) -> Non
             return
         except Exception as e:  # MlflowException, requests errors, sqlalchemy errors...
             if attempt == attempts:
-                # Not chained (`from None`): the original error repeats the URL, credentials included,
-                # and a chained traceback would carry them into the logs.
+                # Not chained (`from None`): the original error repeats the URL, credentials included.
                 raise TrackingUnavailableError(
                     f"MLflow tracking store {redact(uri)} is unreachable after {attempts} attempts "
                     f"({type(e).__name__}: {redact(str(e).splitlines()[0])[:200]}); nothing was written. "
@@ -80,13 +89,13 @@ def _unfinished(project: Project) -> list[str]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def close_abandoned_runs(project: Project, *also: str | None) -> list[str]:
+def close_abandoned_runs(project: Project) -> list[str]:
     """Mark runs that a killed or cut-off process left RUNNING as KILLED. Returns their ids."""
-    closed = []
-    ids = list(dict.fromkeys([*_unfinished(project), *(r for r in also if r)]))
+    closed: list[str] = []
+    ids = _unfinished(project)
     if not ids:
         return closed
-    client, _ = connect(project)
+    client = MlflowClient(tracking_uri(project))
     for run_id in ids:
         try:
             if client.get_run(run_id).info.status == "RUNNING":
@@ -103,212 +112,199 @@ def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
 
-def connect(project: Project) -> tuple[MlflowClient, str]:
-    """Point MLflow at the project's store and return (client, experiment id), creating the experiment once."""
+def experiment_id(project: Project) -> str:
+    """Point MLflow at the project's store and experiment (created once, artifacts in ``mlruns/`` for a local store)."""
     uri = tracking_uri(project)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     name = project.params.tracking.experiment
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
+    if experiment is None:
+        location = (project.root / "mlruns").as_uri() if _is_local(uri) else None
+        found = client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
+    else:
+        found = experiment.experiment_id
         if KIND_TAG not in experiment.tags:
-            client.set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
-        return client, experiment.experiment_id
-    location = (project.root / "mlruns").as_uri() if _is_local(uri) else None
-    return client, client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
-
-
-def git_commit(root: Path) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+            client.set_experiment_tag(found, KIND_TAG, KIND)
+    mlflow.set_experiment(experiment_id=found)
+    return found
 
 
 def dataset_name(project: Project) -> str:
     return Path(project.params.ingest.path).stem
 
 
-def start_run(project: Project, *, trigger: str, device: str | None = None) -> str:
-    """Create the run (status RUNNING) with its readable name and tags; return its id."""
-    client, experiment_id = connect(project)
-    dataset = dataset_name(project)
-    now = datetime.now(timezone.utc)
-    tags = {
-        "trigger": trigger,
-        "git_commit": git_commit(project.root),
-        "dataset": dataset,
-        "mlflow.source.name": "lossval-clean",
-    }
-    if device:
-        tags["device"] = device
-    run = client.create_run(experiment_id, run_name=f"{dataset} {now:%Y-%m-%d %H:%M}", tags=tags)
-    write_json([*_unfinished(project), run.info.run_id], _unfinished_path(project))
-    return run.info.run_id
-
-
-def end_run(project: Project, run_id: str, status: str, *, failure: BaseException | None = None) -> None:
-    client, _ = connect(project)
-    if failure is not None:
-        client.set_tag(run_id, "failure", redact(f"{type(failure).__name__}: {failure}")[:5000])
-    client.set_terminated(run_id, status=status)
-    write_json([r for r in _unfinished(project) if r != run_id], _unfinished_path(project))
-
-
-class EpochLogger:
-    """LossVal callback: logs each epoch's metrics to the run, step = epoch."""
-
-    def __init__(self, project: Project, run_id: str) -> None:
-        self.client, _ = connect(project)
-        self.run_id = run_id
-        self.skipped = 0  # epochs whose metrics could not be logged
-
-    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Best effort: a failed call (a locked store, a server blip) is a warning, never the end of the run;
-        the whole history is in the final record's artifacts and report either way."""
-        now = int(time.time() * 1000)
-        batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
-        try:
-            self.client.log_batch(self.run_id, metrics=batch)
-        except Exception as e:  # MlflowException, sqlalchemy OperationalError, requests errors...
-            self.skipped += 1
-            _warn(f"could not log epoch {epoch}'s metrics to MLflow ({redact(f'{type(e).__name__}: {e}'.splitlines()[0])[:300]}); "
-                  "the run goes on")
-
-
-def _warn(message: str) -> None:
-    """A warning in the Prefect run's log when there is one, else in this module's log."""
-    import logging
-
-    logging.getLogger("lossval_clean").warning("%s", message)
-
-
-def _champion_version(project: Project) -> str | None:
-    """The version holding the alias ``champion`` now, or None."""
-    client, _ = connect(project)
-    try:
-        return str(client.get_model_version_by_alias(project.params.tracking.registered_model, CHAMPION).version)
-    except Exception:  # no registered model or no alias yet
-        return None
-
-
-def unregister_run(project: Project, run_id: str, *, previous_champion: str | None = None) -> None:
-    """Delete the model versions ``run_id`` registered and its ``dvc_snapshot`` tag; give the alias
-    ``champion`` back to ``previous_champion`` (the version that held it before the run)."""
-    client, _ = connect(project)
-    for version in client.search_model_versions(f"name='{project.params.tracking.registered_model}'"):
-        if version.run_id == run_id:
-            client.delete_model_version(version.name, version.version)
-    if previous_champion is not None:
-        try:
-            client.set_registered_model_alias(project.params.tracking.registered_model, CHAMPION, previous_champion)
-        except Exception:  # the previous version was deleted by hand: no champion to give back
-            pass
-    if client.get_run(run_id).data.tags.get("dvc_snapshot"):
-        client.delete_tag(run_id, "dvc_snapshot")
+def value_distribution(values: np.ndarray) -> dict[str, float]:
+    """The metrics ``value_min`` ... ``value_max``, ``value_mean``, ``value_std`` of a run's (N,) values."""
+    q = np.quantile(values, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    names = ("value_min", "value_p05", "value_p25", "value_median", "value_p75", "value_p95", "value_max")
+    return {**dict(zip(names, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
 
 
 class Tracker:
-    """The MLflow run of one pipeline run."""
+    """One pipeline run in MLflow: start it, log to it, end it (see the module docstring)."""
 
-    def __init__(self, project: Project, run_id: str, *, live: bool = True) -> None:
-        self.project, self.run_id = project, run_id
-        self.client, self.experiment_id = connect(project)
-        self.run_name = self.client.get_run(run_id).info.run_name
+    def __init__(self, project: Project, *, run_id: str, run_name: str, experiment_id: str, child_run_id: str | None = None) -> None:
+        self.project, self.run_id, self.run_name, self.experiment_id = project, run_id, run_name, experiment_id
+        self.child_run_id = child_run_id  # the nested valuation run of Tracker.resume
+        self.uri = tracking_uri(project)
+        self.client = MlflowClient(self.uri)
 
     @classmethod
-    def start(cls, project: Project, *, trigger: str, tags: Mapping[str, str] | None = None) -> Tracker:
-        tracker = cls(project, start_run(project, trigger=trigger))
-        for k, v in (tags or {}).items():
-            tracker.client.set_tag(tracker.run_id, k, v)
-        return tracker
+    def start(cls, project: Project, *, trigger: str, tags: Mapping[str, str] = {}) -> Tracker:  # noqa: B006 (read only)
+        """Start the run (RUNNING, named "<dataset> YYYY-mm-dd HH:MM", tags ``trigger``, ``dataset`` and ``tags``),
+        with system metrics; nested under the caller's active run if there is one."""
+        found = experiment_id(project)
+        dataset = dataset_name(project)
+        name = f"{dataset} {datetime.now(timezone.utc):%Y-%m-%d %H:%M}"
+        all_tags = {**source_tags(project.root), "trigger": trigger, "dataset": dataset, **tags}
+        run = mlflow.start_run(run_name=name, tags=all_tags, log_system_metrics=True, nested=mlflow.active_run() is not None)
+        write_json([*_unfinished(project), run.info.run_id], _unfinished_path(project))
+        return cls(project, run_id=run.info.run_id, run_name=name, experiment_id=found)
 
     @classmethod
     def resume(cls, project: Project, run_id: str) -> Tracker:
-        return cls(project, run_id)
-
-    def close(self) -> None:
-        pass
+        """For a step of run ``run_id`` in another process (the valuation on a GPU worker): epoch metrics go to
+        ``run_id``, and a nested run "valuation" gets this process's system metrics; :meth:`close` ends it."""
+        found = experiment_id(project)
+        parent = MlflowClient(tracking_uri(project)).get_run(run_id)
+        child = mlflow.start_run(run_name=VALUATION, parent_run_id=run_id, nested=True, log_system_metrics=True, tags=source_tags(project.root))
+        write_json([*_unfinished(project), child.info.run_id], _unfinished_path(project))
+        return cls(project, run_id=run_id, run_name=parent.info.run_name, experiment_id=found, child_run_id=child.info.run_id)
 
     @property
     def url(self) -> str:
+        """The run's page: on the tracking server (no credentials), or in the local UI of ``lossval-clean ui``."""
         from flows.ui import DEFAULT_PORT
-        from pipeline.secrets import without_credentials
 
-        uri = tracking_uri(self.project)
-        base = f"http://127.0.0.1:{DEFAULT_PORT}" if _is_local(uri) else without_credentials(uri).rstrip("/")
+        base = f"http://127.0.0.1:{DEFAULT_PORT}" if _is_local(self.uri) else without_credentials(self.uri).rstrip("/")
         return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
 
-    def epoch_logger(self) -> EpochLogger:
-        return EpochLogger(self.project, self.run_id)
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return dict(self.client.get_run(self.run_id).data.tags)
-
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
-        now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-
     def set_tags(self, **tags: str) -> None:
-        for k, v in tags.items():
-            self.client.set_tag(self.run_id, k, v)
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def end(self, status: str, *, failure: BaseException | None = None) -> None:
-        end_run(self.project, self.run_id, status, failure=failure)
+    def epoch_logger(self, warn: Callable[[str], None] = _log.warning) -> Callable[[int, Mapping[str, float]], None]:
+        """A LossVal callback logging each epoch's metrics to the run (step = epoch); best effort: a failed call
+        (a locked store, a server blip) is passed to ``warn``, never the end of the run."""
 
-    def champion_version(self) -> str | None:
-        return _champion_version(self.project)
+        def log_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+            now = int(time.time() * 1000)
+            batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
+            try:
+                self.client.log_batch(self.run_id, metrics=batch)
+            except Exception as e:  # MlflowException, sqlalchemy OperationalError, requests errors...
+                warn(f"could not log epoch {epoch}'s metrics to MLflow ({redact(f'{type(e).__name__}: {e}'.splitlines()[0])[:300]}); the run goes on")
 
-    def unregister(self, *, previous_champion: str | None) -> None:
-        unregister_run(self.project, self.run_id, previous_champion=previous_champion)
+        return log_epoch
 
-    def past_value_quantiles(self, *, current: Mapping[str, float], limit: int = 30) -> pd.DataFrame:
-        from pipeline.drift import value_drift_table
+    def log_inputs(self, *, train: pd.DataFrame, reference: pd.DataFrame, test: pd.DataFrame, source: str | None = None) -> None:
+        """The training, reference and test sets as dataset inputs (contexts training, reference, evaluation).
 
-        return value_drift_table(self.client, self.experiment_id, dataset=dataset_name(self.project), current=current, limit=limit).iloc[:-1]
+        ``source``: the training rows' file (default ``ingest.path``); the others name ``reference.path`` /
+        ``reference.test_path`` when set. Cheap at any size: schema and digest from the first rows (:func:`pipeline.mlflow_parts.dataset_entity`).
+        """
+        params, target = self.project.params, self.project.params.base.target
+        train_source = source or str(params.ingest.path)
+        reference_source = str(params.reference.path or train_source)
+        test_source = str(params.reference.test_path or reference_source)
+        inputs = [("training", train, train_source), ("reference", reference, reference_source), ("evaluation", test, test_source)]
+        self.client.log_inputs(self.run_id, datasets=[
+            DatasetInput(dataset_entity(frame, source=where, name=Path(where).name, targets=target), tags=[InputTag("mlflow.data.context", context)])
+            for context, frame, where in inputs
+        ])  # fmt: skip
 
     def log_schema_failures(self, failure_cases: pd.DataFrame) -> None:
-        pass
+        """pandera's failure cases (schema_context, column, check, check_number, failure_case, index) as the table
+        ``schema_failures.json`` (shown in the MLflow UI's evaluation view); nothing when there are none."""
+        if failure_cases is None or failure_cases.empty:
+            return
+        table = failure_cases.astype({c: "string" for c in failure_cases.columns if failure_cases[c].dtype == object})
+        mlflow.log_table(table.reset_index(drop=True), artifact_file="schema_failures.json", run_id=self.run_id)
 
-    def log_inputs(self, *, train: pd.DataFrame, reference: pd.DataFrame, test: pd.DataFrame, source: str) -> None:
-        pass
-
-    def log_result(self, *, params: Mapping, metrics: Mapping[str, float], tags: Mapping[str, str], values: pd.DataFrame,
+    def log_result(self, *, params: Mapping[str, object], metrics: Mapping[str, float], tags: Mapping[str, str], values: pd.DataFrame,
                    quarantine: pd.DataFrame, report_paths: Mapping[str, Path], lossval_state: dict, downstream_state: dict,
-                   train_frame: pd.DataFrame, class_names: list[str] | None, snapshot_hash: str | None, history: pd.DataFrame | None = None) -> tuple[str, str]:
-        client, run_id, project = self.client, self.run_id, self.project
-        client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
+                   class_names: list[str] | None, train_frame: pd.DataFrame, snapshot_hash: str,
+                   history: pd.DataFrame | None = None) -> tuple[str, str]:
+        """Log everything but the live epoch metrics; register the downstream model last. Returns (model URI, version).
+
+        Params: ``params.yaml`` flattened plus ``params`` (``input_sha256``...). Metrics: ``metrics`` (non-finite ones
+        left out) plus :func:`value_distribution`; ``history`` (runs not watched live, e.g. ``dvc repro``) adds the
+        epoch metrics. ``downstream_state`` is the champion (the gate's promoted variant, tag ``promoted`` in ``tags``):
+        registered as ``tracking.registered_model``, alias ``champion``, version tags ``variant`` and ``classes``.
+        """
+        run_id, project = self.run_id, self.project
+        flat = {**project.params.flat(), **params}
+        self.client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in flat.items()])
         now = int(time.time() * 1000)
-        for key, value in tags.items():
-            client.set_tag(run_id, key, value)
-        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        logged = {k: float(v) for k, v in {**metrics, **value_distribution(values["value"].to_numpy())}.items() if np.isfinite(v)}
+        batch = [Metric(k, v, now, 0) for k, v in logged.items()]
         if history is not None:
-            rows = history.to_dict("records")
-            client.log_batch(run_id, metrics=[Metric(k, float(r[k]), now, int(r["epoch"])) for r in rows for k in EPOCH_METRICS if k in r])
-        with mlflow.start_run(run_id=run_id):
-            tmp = project.work / "artifacts"
-            tmp.mkdir(parents=True, exist_ok=True)
-            values.to_parquet(tmp / "values.parquet", index=False)
-            quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
-            mlflow.log_artifact(str(tmp / "values.parquet"))
-            mlflow.log_artifact(str(tmp / "quarantine.parquet"))
-            for path in report_paths.values():
-                mlflow.log_artifact(str(path))
-            features = feature_columns(train_frame, project.params.base.target)
-            rows = train_frame[features].head(5)
-            requirements = [f"torch=={torch.__version__.split('+')[0]}"]
-            mlflow.pytorch.log_model(module_from_state(lossval_state), name="lossval_model", serialization_format="pt2",
-                                     input_example=design_input(lossval_state, rows), pip_requirements=requirements)
-            info = mlflow.pytorch.log_model(
-                module_from_state(downstream_state), name="downstream_model", serialization_format="pt2", input_example=design_input(downstream_state, rows),
-                pip_requirements=requirements, registered_model_name=project.params.tracking.registered_model,
-            )
-            if snapshot_hash:
-                mlflow.set_tag("dvc_snapshot", snapshot_hash)
-        version = str(info.registered_model_version)
+            batch += [Metric(k, float(r[k]), now, int(r["epoch"])) for r in history.to_dict("records") for k in EPOCH_METRICS if k in r]
+        self.client.log_batch(run_id, metrics=batch, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        with tempfile.TemporaryDirectory(prefix="lossval-artifacts-") as tmp:
+            for name, table in (("values.parquet", values), ("quarantine.parquet", quarantine)):
+                table.to_parquet(Path(tmp) / name, index=False)
+                self.client.log_artifact(run_id, str(Path(tmp) / name))
+        for path in report_paths.values():
+            self.client.log_artifact(run_id, str(path))
+        rows = train_frame[feature_columns(train_frame, project.params.base.target)].head(5)
+        log_label_model(run_id=run_id, name="lossval_model", state=lossval_state, input_rows=rows, class_names=class_names)
         name = project.params.tracking.registered_model
-        client.set_model_version_tag(name, version, "variant", tags.get("promoted", "clean"))
-        client.set_registered_model_alias(name, CHAMPION, version)
+        info = log_label_model(run_id=run_id, name="downstream_model", state=downstream_state, input_rows=rows, class_names=class_names,
+                               registered_model_name=name)
+        self.set_tags(dvc_snapshot=snapshot_hash)
+        version = str(info.registered_model_version)
+        self.client.set_model_version_tag(name, version, "variant", tags.get("promoted", "clean"))
+        self.client.set_model_version_tag(name, version, "classes", json.dumps(info.metadata["classes"]))
+        self.client.set_registered_model_alias(name, CHAMPION, version)
         return info.model_uri, version
+
+    def champion_version(self) -> str | None:
+        """The version holding the alias ``champion`` now, or None."""
+        try:
+            return str(self.client.get_model_version_by_alias(self.project.params.tracking.registered_model, CHAMPION).version)
+        except Exception:  # no registered model or no alias yet
+            return None
+
+    def unregister(self, previous_champion: str | None = None) -> None:
+        """Delete the model versions this run registered and its ``dvc_snapshot`` tag; give the alias ``champion``
+        back to ``previous_champion`` (the version that held it before the run)."""
+        name = self.project.params.tracking.registered_model
+        for version in self.client.search_model_versions(f"name='{name}'"):
+            if version.run_id == self.run_id:
+                self.client.delete_model_version(version.name, version.version)
+        if previous_champion is not None:
+            try:
+                self.client.set_registered_model_alias(name, CHAMPION, previous_champion)
+            except Exception:  # the previous version was deleted by hand: no champion to give back
+                pass
+        if self.client.get_run(self.run_id).data.tags.get("dvc_snapshot"):
+            self.client.delete_tag(self.run_id, "dvc_snapshot")
+
+    def past_value_quantiles(self, limit: int = 29) -> pd.DataFrame:
+        """The value quantiles (QUANTILES) of the last ``limit`` finished runs of this dataset, oldest first, with
+        ``run`` (their names): the value drift plot's history (runs that lack one of them are left out)."""
+        quoted = dataset_name(self.project).replace("'", "\\'")
+        previous = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.dataset = '{quoted}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"], max_results=max(limit, 1),
+        )  # fmt: skip
+        rows = [{"run": r.info.run_name, **{k: r.data.metrics[k] for k in QUANTILES}} for r in reversed(previous)
+                if all(k in r.data.metrics for k in QUANTILES)]
+        return pd.DataFrame(rows, columns=["run", *QUANTILES])
+
+    def end(self, status: str = "FINISHED", failure: BaseException | None = None) -> None:
+        """End the run with ``status`` (FINISHED, FAILED, KILLED); ``failure`` becomes the tag ``failure``, redacted."""
+        if failure is not None:
+            self.client.set_tag(self.run_id, "failure", redact(f"{type(failure).__name__}: {failure}")[:5000])
+        end_run(self.run_id, status, self.client)
+        self._forget(self.run_id)
+
+    def close(self, status: str = "FINISHED") -> None:
+        """End the nested valuation run of :meth:`resume` (the parent run goes on)."""
+        if self.child_run_id is not None:
+            end_run(self.child_run_id, status, self.client)
+            self._forget(self.child_run_id)
+
+    def _forget(self, run_id: str) -> None:
+        write_json([r for r in _unfinished(self.project) if r != run_id], _unfinished_path(self.project))
