@@ -51,7 +51,7 @@ def main() -> None:
         import mlflow
 
         from pipeline.tracking import Tracker
-        from tasks.project import Project
+        from pipeline.project import Project
 
         project = Project.load(folder)
         small = frame(1000, seed=1)

@@ -142,12 +142,14 @@ def cmd_repro(args: argparse.Namespace) -> int:
         before = last_run()
         code = subprocess.run([sys.executable, "-m", "dvc", "repro", *args.dvc_args], cwd=project.root, env=env).returncode
         if code == 0 and (run_id := last_run()) != before:
-            from pipeline.snapshot import version_run
-            from pipeline.tracking import Tracker
+            from mlflow.tracking import MlflowClient
 
-            tracker = Tracker.resume(project, run_id)
-            md5, experiment = version_run(project, run_name=tracker.run_name, run_id=run_id)
-            tracker.set_tags(dvc_experiment=experiment)
+            from pipeline.snapshot import version_run
+            from pipeline.tracking import tracking_uri
+
+            client = MlflowClient(tracking_uri(project))
+            md5, experiment = version_run(project, run_name=client.get_run(run_id).info.run_name, run_id=run_id)
+            client.set_tag(run_id, "dvc_experiment", experiment)
             print(f"saved as DVC experiment {experiment} (MLflow run {run_id})")
     return code
 

@@ -19,8 +19,8 @@ from flows.value_flow import value_step
 from pipeline.failures import install_log_filter
 from pipeline.overrides import write_overrides
 from pipeline.project import Project, check_flow_parameters
-from pipeline.tracking import Tracker, close_abandoned_runs, preflight
-from pipeline.transaction import publication, recover, run_lock
+from pipeline.tracking import Tracker, preflight
+from pipeline.transaction import close_abandoned_runs, publication, recover, run_lock
 from tasks import steps
 
 
@@ -65,12 +65,12 @@ def lossval_clean(
         tracker = Tracker.start(project, trigger=trigger)
         lock.note(mlflow_run_id=tracker.run_id)
         try:
-            with publication(project) as pub:  # any failure below puts everything back (pipeline/transaction.py)
+            with publication(project) as undo_steps:  # any failure below puts everything back (pipeline/transaction.py)
                 value_step(project, tracker, params_file=params_file)  # in-process, or value.deployment's pool
                 steps.quarantine(project, run_id=tracker.run_id)
                 steps.retrain(project)
                 previous_champion = tracker.champion_version()
-                pub.on_rollback(lambda: tracker.unregister(previous_champion=previous_champion))
+                undo_steps.append(lambda: tracker.unregister(previous_champion=previous_champion))
                 summary = steps.record(project, tracker=tracker, trigger=trigger, live_epochs=True)
                 write_overrides(project.root, project.overrides)  # last: a run killed before this leaves the previous run's
                 md5, experiment = steps.version(project, run_name=tracker.run_name, run_id=tracker.run_id)

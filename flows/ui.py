@@ -31,15 +31,15 @@ def server_command(project: Project, port: int) -> list[str]:
 
 def runs_page(project: Project) -> str:
     """The path of the experiment's runs table in the UI (the experiment is created, tagged for that view, if it is missing)."""
-    from pipeline.tracking import connect
+    from pipeline.tracking import experiment_id
 
-    _, experiment_id = connect(project)
-    return f"/#/experiments/{experiment_id}/runs"
+    return f"/#/experiments/{experiment_id(project)}/runs"
 
 
 def serve(project: Project, *, port: int | None = None, detach: bool = False, echo=print) -> int:
     """Start the MLflow server on the project's store; in the foreground until Ctrl-C, or in the background with ``detach``."""
-    from pipeline.tracking import _is_local, redact, tracking_uri
+    from pipeline.secrets import redact
+    from pipeline.tracking import _is_local, tracking_uri
 
     uri = tracking_uri(project)
     if not _is_local(uri):

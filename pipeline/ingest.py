@@ -94,6 +94,8 @@ def failed_rows(ingested: Ingested, result: ValidationResult) -> pd.DataFrame:
 def save_validated(project: Project, ingested: Ingested, result: ValidationResult) -> None:
     write_parquet(result.valid, project.work_file("valid.parquet"))
     write_parquet(failed_rows(ingested, result), project.work_file("schema_failures.parquet"))
+    cases = result.failure_cases if result.failure_cases is not None else pd.DataFrame()
+    write_parquet(cases.astype("string"), project.work_file("schema_failure_cases.parquet"))  # pandera's own table, for MLflow
 
 
 def load_validated(project: Project) -> tuple[pd.DataFrame, pd.DataFrame]:

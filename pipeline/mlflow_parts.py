@@ -22,7 +22,7 @@ from mlflow.tracking import fluent as _fluent
 from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_url
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL, MLFLOW_SOURCE_NAME
 
-from tasks.secrets import redact
+from pipeline.secrets import redact
 
 SAMPLE_ROWS = 10_000  # rows a dataset input's schema and digest are computed from
 _log = logging.getLogger(__name__)

@@ -96,8 +96,8 @@ def restore_run(project: Project, row_ids: list[str], *, note: str = "") -> tupl
         with publication(project):
             restored = restore_rows(project, row_ids, note=note)
             counts = json.loads((project.metrics_dir / "counts.json").read_text())
-            tracker.log_metrics({k: counts[k] for k in COUNT_KEYS}
-                                | {"rows_restored": len(restored)})
+            for key, number in {**{k: counts[k] for k in COUNT_KEYS}, "rows_restored": len(restored)}.items():
+                tracker.client.log_metric(tracker.run_id, key, number)
             md5, experiment = version_run(project, run_name=tracker.run_name, run_id=tracker.run_id)
             tracker.set_tags(dvc_snapshot=md5, dvc_experiment=experiment, note=note[:5000])
     except BaseException as e:
@@ -110,12 +110,14 @@ def restore_run(project: Project, row_ids: list[str], *, note: str = "") -> tupl
 def checkout_run(project: Project, run_id: str, destination) -> tuple[str, str, object]:
     """The cleaned data of MLflow run ``run_id``: its DVC experiment (tag ``dvc_experiment``) checked out by DVC
     into ``destination``. Returns (snapshot hash, experiment, destination)."""
+    from mlflow.tracking import MlflowClient
+
     from pipeline.snapshot import SnapshotError, check_destination, checkout
-    from pipeline.tracking import Tracker
+    from pipeline.tracking import tracking_uri
 
     check_destination(destination)  # before anything is fetched
     try:
-        tags = Tracker.resume(project, run_id).tags
+        tags = MlflowClient(tracking_uri(project)).get_run(run_id).data.tags
     except Exception as e:
         raise SnapshotError(f"no MLflow run {run_id!r} in {project.params.tracking.experiment!r}") from e
     experiment = tags.get("dvc_experiment")

@@ -16,7 +16,6 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from lossval.io import write_json
@@ -140,7 +139,7 @@ def record(project: Project, *, tracker: Tracker, trigger: str, snapshot_hash: s
     """Everything above -> reports/ (report.html and plots), work/run.json, and the MLflow run of ``tracker``
     (params, metrics, tables, models; the champion registered). Returns the run's summary.
     ``live_epochs``: the value stage logged its epochs to this run as they ran (else they are logged here)."""
-    from pipeline.report import build_report, health, run_record, value_distribution
+    from pipeline.report import build_report, health, run_record
     from pipeline.retrain import load_retrained
     from pipeline.value import load_valued
 
@@ -149,7 +148,6 @@ def record(project: Project, *, tracker: Tracker, trigger: str, snapshot_hash: s
     calibration = {k: counts_file[k] for k in CALIBRATION_KEYS if k in counts_file} or None
     unreliable = bool(counts_file.get("valuation_unreliable", False))
     quarantine_table = pd.read_parquet(project.snapshot_dir / "quarantine.parquet")
-    distribution = value_distribution(valued.values["value"].to_numpy())
     check = {k: v for k, v in split.check.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     lines = health(project, counts=counts, calibration=calibration, unreliable=unreliable, capped=bool(counts_file.get("capped")),
                    gate=retrained.gate, check=split.check)
@@ -157,16 +155,15 @@ def record(project: Project, *, tracker: Tracker, trigger: str, snapshot_hash: s
         project, values=valued.values, rule=counts_file["rule"], history=valued.history, counts=counts, scores=retrained.scores,
         quarantine=quarantine_table, ledger=Ledger.load(project.ledger_path), run_id=tracker.run_id, run_name=tracker.run_name,
         trigger=trigger, at=now(), device=valued.device, health_lines=lines, check=split.check, link=tracker.url,
-        drift=tracker.past_value_quantiles(current=distribution),
+        drift=tracker.past_value_quantiles(),
     )
     write_json(run_record(project, run_id=tracker.run_id, trigger=trigger, counts=counts, scores=retrained.scores,
                           fingerprint=counts_file.get("fingerprint", "")), project.work_file("run.json"))
     gate = retrained.gate
-    metrics = {**counts, **retrained.scores, **check, **distribution, **gate["metrics"], "test_rows": gate["test_rows"],
-               **{k: v for k, v in (calibration or {}).items() if np.isfinite(v)}}
+    metrics = {**counts, **retrained.scores, **check, **gate["metrics"], "test_rows": gate["test_rows"], **(calibration or {})}
     tags = {"promoted": gate["promoted"], "champion_reason": gate["reason"][:5000], "device": valued.device,
             "test_resolves_one_point": str(gate["resolves_one_point"]).lower()} | ({"valuation_unreliable": "true"} if unreliable else {})
-    params = {**project.params.flat(), "input_sha256": counts_file.get("input_sha256", ""),
+    params = {"input_sha256": counts_file.get("input_sha256", ""),
               **{f"value.resolved.{k}": v for k, v in valued.settings.items()}}
     failure_cases = project.work_file("schema_failure_cases.parquet")
     tracker.log_schema_failures(pd.read_parquet(failure_cases) if failure_cases.exists() else pd.DataFrame())

@@ -27,19 +27,18 @@ import pandas as pd
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from lossval.io import write_json
 from lossval.rows import feature_columns
 from pipeline.mlflow_parts import dataset_entity, end_run, source_tags
 from pipeline.serving import log_label_model
-from tasks.project import Project
-from tasks.secrets import redact, without_credentials
+from pipeline.project import Project
+from pipeline.report import DRIFT_QUANTILES as QUANTILES
+from pipeline.report import value_distribution
+from pipeline.transaction import note_unfinished
+from pipeline.secrets import redact, without_credentials
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
-PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",
-         "values_drift.png": "Value distribution across runs"}
 CHAMPION = "champion"  # the registered model's alias on the gate's promoted variant
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
-QUANTILES = ("value_p05", "value_p25", "value_median", "value_p75", "value_p95")  # the value drift plot's lines
 VALUATION = "valuation"  # the nested run of a valuation on another worker
 _log = logging.getLogger(__name__)
 
@@ -80,34 +79,6 @@ def preflight(project: Project, *, attempts: int = 3, delay: float = 2.0) -> Non
             time.sleep(delay * attempt)
 
 
-def _unfinished_path(project: Project) -> Path:
-    return project.data_dir / ".unfinished_runs.json"
-
-
-def _unfinished(project: Project) -> list[str]:
-    path = _unfinished_path(project)
-    return json.loads(path.read_text()) if path.exists() else []
-
-
-def close_abandoned_runs(project: Project) -> list[str]:
-    """Mark runs that a killed or cut-off process left RUNNING as KILLED. Returns their ids."""
-    closed: list[str] = []
-    ids = _unfinished(project)
-    if not ids:
-        return closed
-    client = MlflowClient(tracking_uri(project))
-    for run_id in ids:
-        try:
-            if client.get_run(run_id).info.status == "RUNNING":
-                client.set_terminated(run_id, status="KILLED")
-                client.set_tag(run_id, "failure", "the process ended before the run finished")
-                closed.append(run_id)
-        except Exception:  # a run deleted by hand: nothing to close
-            pass
-    write_json([], _unfinished_path(project))
-    return closed
-
-
 def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
@@ -134,13 +105,6 @@ def dataset_name(project: Project) -> str:
     return Path(project.params.ingest.path).stem
 
 
-def value_distribution(values: np.ndarray) -> dict[str, float]:
-    """The metrics ``value_min`` ... ``value_max``, ``value_mean``, ``value_std`` of a run's (N,) values."""
-    q = np.quantile(values, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
-    names = ("value_min", "value_p05", "value_p25", "value_median", "value_p75", "value_p95", "value_max")
-    return {**dict(zip(names, map(float, q))), "value_mean": float(values.mean()), "value_std": float(values.std())}
-
-
 class Tracker:
     """One pipeline run in MLflow: start it, log to it, end it (see the module docstring)."""
 
@@ -159,7 +123,7 @@ class Tracker:
         name = f"{dataset} {datetime.now(timezone.utc):%Y-%m-%d %H:%M}"
         all_tags = {**source_tags(project.root), "trigger": trigger, "dataset": dataset, **tags}
         run = mlflow.start_run(run_name=name, tags=all_tags, log_system_metrics=True, nested=mlflow.active_run() is not None)
-        write_json([*_unfinished(project), run.info.run_id], _unfinished_path(project))
+        note_unfinished(project, add=run.info.run_id)
         return cls(project, run_id=run.info.run_id, run_name=name, experiment_id=found)
 
     @classmethod
@@ -169,7 +133,7 @@ class Tracker:
         found = experiment_id(project)
         parent = MlflowClient(tracking_uri(project)).get_run(run_id)
         child = mlflow.start_run(run_name=VALUATION, parent_run_id=run_id, nested=True, log_system_metrics=True, tags=source_tags(project.root))
-        write_json([*_unfinished(project), child.info.run_id], _unfinished_path(project))
+        note_unfinished(project, add=child.info.run_id)
         return cls(project, run_id=run_id, run_name=parent.info.run_name, experiment_id=found, child_run_id=child.info.run_id)
 
     @property
@@ -223,7 +187,7 @@ class Tracker:
 
     def log_result(self, *, params: Mapping[str, object], metrics: Mapping[str, float], tags: Mapping[str, str], values: pd.DataFrame,
                    quarantine: pd.DataFrame, report_paths: Mapping[str, Path], lossval_state: dict, downstream_state: dict,
-                   class_names: list[str] | None, train_frame: pd.DataFrame, snapshot_hash: str,
+                   class_names: list[str] | None, train_frame: pd.DataFrame, snapshot_hash: str | None,
                    history: pd.DataFrame | None = None) -> tuple[str, str]:
         """Log everything but the live epoch metrics; register the downstream model last. Returns (model URI, version).
 
@@ -232,6 +196,18 @@ class Tracker:
         epoch metrics. ``downstream_state`` is the champion (the gate's promoted variant, tag ``promoted`` in ``tags``):
         registered as ``tracking.registered_model``, alias ``champion``, version tags ``variant`` and ``classes``.
         """
+        try:
+            return self._log_result(params=params, metrics=metrics, tags=tags, values=values, quarantine=quarantine, report_paths=report_paths,
+                                    lossval_state=lossval_state, downstream_state=downstream_state, class_names=class_names,
+                                    train_frame=train_frame, snapshot_hash=snapshot_hash, history=history)
+        except Exception as e:
+            if "://" not in str(e):
+                raise
+            # MLflow's errors repeat the tracking URL, credentials included: re-raised redacted and unchained
+            raise TrackingError(f"recording the run in MLflow failed: {redact(f'{type(e).__name__}: {e}')}") from None
+
+    def _log_result(self, *, params, metrics, tags, values, quarantine, report_paths, lossval_state, downstream_state, class_names,
+                    train_frame, snapshot_hash, history) -> tuple[str, str]:
         run_id, project = self.run_id, self.project
         flat = {**project.params.flat(), **params}
         self.client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in flat.items()])
@@ -252,7 +228,8 @@ class Tracker:
         name = project.params.tracking.registered_model
         info = log_label_model(run_id=run_id, name="downstream_model", state=downstream_state, input_rows=rows, class_names=class_names,
                                registered_model_name=name)
-        self.set_tags(dvc_snapshot=snapshot_hash)
+        if snapshot_hash:  # a flow run tags it after `dvc commit`
+            self.set_tags(dvc_snapshot=snapshot_hash)
         version = str(info.registered_model_version)
         self.client.set_model_version_tag(name, version, "variant", tags.get("promoted", "clean"))
         self.client.set_model_version_tag(name, version, "classes", json.dumps(info.metadata["classes"]))
@@ -307,4 +284,4 @@ class Tracker:
             self._forget(self.child_run_id)
 
     def _forget(self, run_id: str) -> None:
-        write_json([r for r in _unfinished(self.project) if r != run_id], _unfinished_path(self.project))
+        note_unfinished(self.project, remove=run_id)

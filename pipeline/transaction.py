@@ -6,7 +6,7 @@
 - **Publication**: :func:`publication` wraps everything a run or a DVC stage changes (the snapshot folder,
   the metrics, run.json, dvc.lock, the run's overrides file). The snapshot is swapped in by directory renames
   (:func:`swap_in`); on any failure the previous snapshot and the files' previous bytes come back, and the
-  callbacks registered with :meth:`Publication.on_rollback` (e.g. the MLflow model version) run.
+  undo steps the block registered (e.g. deleting the MLflow model version) run.
 - **Recovery**: a process killed mid-way runs no rollback; :func:`recover` (called under the lock at the start
   of every run) finishes or undoes a half-done swap, verified against the snapshot hash in dvc.lock.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lossval.io import write_bytes, write_parquet
+from lossval.io import write_bytes, write_json, write_parquet
 from lossval.ledger import Ledger
 from pipeline.project import Project
 
@@ -237,28 +237,18 @@ def published_files(project: Project) -> list[Path]:
             project.root / "dvc.lock", project.root / OVERRIDES_FILE]
 
 
-class Publication:
-    """What :func:`publication` yields: register undo steps for changes made outside the project folder."""
-
-    def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
-
-    def on_rollback(self, undo: Callable[[], None]) -> None:
-        self._undo.append(undo)
-
-
 @contextlib.contextmanager
-def publication(project: Project) -> Iterator[Publication]:
-    """All or nothing: if the block raises, the snapshot, the :func:`published_files` and whatever was
-    registered with ``on_rollback`` go back to how they were; if it succeeds, the previous snapshot is dropped."""
+def publication(project: Project) -> Iterator[list[Callable[[], None]]]:
+    """All or nothing: if the block raises, the snapshot and the :func:`published_files` go back to how they were
+    and the undo steps appended to the yielded list run (last first); if it succeeds, the previous snapshot is dropped."""
     snapshot, _, previous = _paths(project)
     had_snapshot = snapshot.exists()
     backup = FileBackup(*published_files(project))
-    pub = Publication()
+    undo_steps: list[Callable[[], None]] = []
     try:
-        yield pub
+        yield undo_steps
     except BaseException:
-        for undo in reversed(pub._undo):
+        for undo in reversed(undo_steps):
             try:
                 undo()
             except Exception as e:  # a service down: the rest is still undone; the next run's checks see what is left
@@ -270,3 +260,41 @@ def publication(project: Project) -> Iterator[Publication]:
         backup.restore()
         raise
     discard_previous(project)
+
+
+# ---- MLflow runs a killed process left RUNNING ----
+
+def unfinished_path(project: Project) -> Path:
+    return project.data_dir / ".unfinished_runs.json"
+
+
+def note_unfinished(project: Project, *, add: str | None = None, remove: str | None = None) -> None:
+    """Keep the ids of MLflow runs started and not yet ended, so that the next run can close them if this process dies."""
+    path = unfinished_path(project)
+    ids = json.loads(path.read_text()) if path.exists() else []
+    write_json([r for r in [*ids, *([add] if add else [])] if r != remove], path)
+
+
+def close_abandoned_runs(project: Project, *also: str | None) -> list[str]:
+    """Mark runs that a killed or cut-off process left RUNNING as KILLED (those noted by :func:`note_unfinished`, and
+    ``also``: e.g. the run id a dead holder left in the run lock's record). Returns their ids."""
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import tracking_uri
+
+    path = unfinished_path(project)
+    ids = list(dict.fromkeys([*(json.loads(path.read_text()) if path.exists() else []), *(r for r in also if r)]))
+    closed: list[str] = []
+    if not ids:
+        return closed
+    client = MlflowClient(tracking_uri(project))
+    for run_id in ids:
+        try:
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, status="KILLED")
+                client.set_tag(run_id, "failure", "the process ended before the run finished")
+                closed.append(run_id)
+        except Exception:  # a run deleted by hand: nothing to close
+            pass
+    write_json([], path)
+    return closed

@@ -24,7 +24,7 @@ from flows.deploy import prefect_client
 from flows.processes import State, answers, free_port
 from lossval.ledger import Ledger
 from pipeline.project import Project
-from pipeline.tracking import PLOTS
+from pipeline.report import PLOTS
 from tests.integration.conftest import EPOCHS
 
 MANUAL_OVERRIDES = {"value.epochs": 2, "retrain.epochs": 2}
@@ -125,7 +125,8 @@ def test_manual_deployment_run_completes_and_is_recorded(deployed, manual_run):
     assert run.data.params["value.epochs"] == "2" and run.data.params["retrain.epochs"] == "2"  # the --param overrides
     tags = run.data.tags
     assert tags["dataset"] == "raw" and tags["device"] == "cpu" and tags["value_deployment"] == "in-process"
-    assert re.fullmatch(r"[0-9a-f]{7,}", tags["git_commit"])
+    assert re.fullmatch(r"[0-9a-f]{40}", tags["mlflow.source.git.commit"])  # MLflow's own source tags, from the project's checkout
+    assert tags["dvc_experiment"] and tags["dvc_snapshot"].endswith(".dir")
 
 
 def test_scheduled_run_values_on_the_gpu_pool(deployed, scheduled_run):
@@ -150,7 +151,7 @@ def test_runs_line_up_and_the_report_tracks_rows_across_runs(deployed, manual_ru
     # the same param and metric names every night, so that the MLflow compare view lines them up
     assert set(manual.data.params) == set(scheduled.data.params)
     assert set(manual.data.metrics) == set(scheduled.data.metrics)
-    assert set(manual.data.tags) >= {"trigger", "git_commit", "dataset", "device"}
+    assert set(manual.data.tags) >= {"trigger", "mlflow.source.git.commit", "dataset", "device"}
 
     artifacts = {a.path for a in client.list_artifacts(scheduled.info.run_id)}
     assert {"report.html", *PLOTS} <= artifacts

@@ -8,14 +8,11 @@ import sys
 import time
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from flows.deploy import DEFAULT_PORT, read_deployments, server_address
 from flows.processes import State, Started, child_env, spawn, stop
 from flows.trigger import detect_trigger
-from lossval.report import value_drift
 from schemas.params import ParamsError, load_params
-from pipeline.drift import QUANTILES, value_drift_table
 from pipeline.project import Project
 from tests.helpers import REPO
 
@@ -83,16 +80,3 @@ def test_stop_never_signals_a_pid_that_is_no_longer_ours():
     assert me.process() is None and not stop(me)
 
 
-def test_value_drift_table_lists_earlier_runs_of_the_dataset_then_this_run(mlflow_store, tmp_path):
-    client = MlflowClient(mlflow_store)
-    experiment_id = client.create_experiment(f"drift-{tmp_path.name}")
-    for night, (dataset, shift) in enumerate([("raw", 0.0), ("other", 5.0), ("raw", 0.1)]):
-        run = client.create_run(experiment_id, run_name=f"{dataset} night {night}", tags={"dataset": dataset})
-        for i, name in enumerate(QUANTILES):
-            client.log_metric(run.info.run_id, name, shift + 0.2 * i)
-        client.set_terminated(run.info.run_id, "FINISHED")
-    current = {name: 0.5 + 0.2 * i for i, name in enumerate(QUANTILES)}
-    table = value_drift_table(client, experiment_id, dataset="raw", current=current)
-    assert list(table["run"]) == ["raw night 0", "raw night 2", "this run"]
-    assert table["value_median"].tolist() == pytest.approx([0.4, 0.5, 0.9])
-    assert value_drift(table).startswith(b"\x89PNG")

@@ -55,11 +55,15 @@ def test_flow_end_to_end(project_dir):
         assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [1, 2, 3]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"values.parquet", "quarantine.parquet", "report.html", "values_hist.png", "values_sorted.png", "training.png"} <= artifacts
-    assert tags["trigger"] == "manual" and tags["device"] == "cpu" and "git_commit" in tags
+    assert tags["trigger"] == "manual" and tags["device"] == "cpu" and len(tags["mlflow.source.git.commit"]) == 40
+    assert tags["dvc_experiment"] == summary["dvc_experiment"]
+    assert any(k.startswith("system/") for k in metrics)  # MLflow's system metrics monitor ran on the flow's run
+    assert json.loads(client.get_model_version_by_alias("lossval-clean-downstream", "champion").tags["classes"]) == ["DOWN", "UP"]
     lock = yaml.safe_load((project_dir / "dvc.lock").read_text())
     (snapshot_out,) = [o for o in lock["stages"]["quarantine"]["outs"] if o["path"] == "data/pipeline/snapshot"]
     assert tags["dvc_snapshot"] == snapshot_out["md5"] == summary["snapshot"]
-    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.name == "raw.csv"
+    contexts = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert set(contexts) == {"training", "reference", "evaluation"} and contexts["training"].name == "raw.csv"
 
     values = pd.read_parquet(client.download_artifacts(run.info.run_id, "values.parquet"))
     assert {"row_id", "value", "loss_part", "transport_part", "reason"} <= set(values.columns)

@@ -17,9 +17,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from lossval.model import MLP, export_state
-from pipeline.tracking import CHAMPION, Tracker, close_abandoned_runs
+from pipeline.tracking import CHAMPION, Tracker
+from pipeline.transaction import close_abandoned_runs
 from schemas.dataset import model_schema, validate_rows
-from tasks.project import Project
+from pipeline.project import Project
 from tests.helpers import EXAMPLE, REPO, git_commit_all
 
 SYSTEM = ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes")
