@@ -20,7 +20,7 @@ from pipeline.failures import install_log_filter
 from pipeline.overrides import write_overrides
 from pipeline.project import Project, check_flow_parameters
 from pipeline.tracking import Tracker, preflight
-from pipeline.transaction import close_abandoned_runs, publication, recover, run_lock
+from pipeline.transaction import close_abandoned_runs, first_files, publication, recover, run_lock
 from tasks import steps
 
 
@@ -58,10 +58,10 @@ def lossval_clean(
         if closed := close_abandoned_runs(project, lock.leftover.get("mlflow_run_id")):
             logger.warning("marked the MLflow run left running by an interrupted run as KILLED: %s", closed)
         preflight(project)  # MLflow answers, before anything is written
-        # Whole-file checks first: a bad file fails here, with nothing published.
-        steps.ingest(project)
-        steps.validate(project)
-        steps.reference(project)
+        with first_files(project):  # whole-file checks first: a bad file fails here, with nothing published
+            steps.ingest(project)
+            steps.validate(project)
+            steps.reference(project)
         tracker = Tracker.start(project, trigger=trigger)
         lock.note(mlflow_run_id=tracker.run_id)
         try:

@@ -64,7 +64,8 @@ def build_report(project: Project, *, values: pd.DataFrame, rule: str, history: 
         "training.png": report_lib.training_curves(history),
         "scores.png": report_lib.score_bars(scores, metric),
         "values_drift.png": report_lib.value_drift(pd.concat(
-            [drift, pd.DataFrame([{"run": "this run", **{k: value_distribution(v)[k] for k in DRIFT_QUANTILES}}])], ignore_index=True)),
+            [drift, pd.DataFrame([{"run": "this run", **{k: value_distribution(v)[k] for k in DRIFT_QUANTILES}}])], ignore_index=True
+        ).astype({k: "float64" for k in DRIFT_QUANTILES})),
     }
     value_rows = quarantine[quarantine["stage"] == "value"].astype({"value": "float64"})
     worst = value_rows.sort_values("value", kind="stable").head(WORST_ROWS).drop(columns=["stage"])

@@ -105,7 +105,6 @@ def run_lock(path: Path, *, wait_seconds: float = 0.0, poll: float = 0.5) -> Ite
         handle.close()
 
 
-
 HOLDER_ENV = "LOSSVAL_RUN_LOCK_HOLDER"  # set by `lossval-clean repro` for the DVC stages it runs
 
 
@@ -156,22 +155,13 @@ def stage_files(project: Project, *, clean: pd.DataFrame, quarantine: pd.DataFra
     return staging
 
 
-def swap_in(project: Project) -> bool:
-    """Move the staged snapshot into place, keeping the old one aside. Returns whether there was an old one."""
+def swap_in(project: Project) -> None:
+    """Move the staged snapshot into place, keeping the old one aside (``snapshot.previous``) until the publication ends."""
     snapshot, staging, previous = _paths(project)
     shutil.rmtree(previous, ignore_errors=True)
-    had_previous = snapshot.exists()
-    if had_previous:
+    if snapshot.exists():
         os.replace(snapshot, previous)
     os.replace(staging, snapshot)
-    return had_previous
-
-
-def swap_back(project: Project, had_previous: bool) -> None:
-    snapshot, _, previous = _paths(project)
-    shutil.rmtree(snapshot, ignore_errors=True)
-    if had_previous and previous.exists():
-        os.replace(previous, snapshot)
 
 
 def discard_previous(project: Project) -> None:
@@ -179,14 +169,9 @@ def discard_previous(project: Project) -> None:
 
 
 def recover(project: Project) -> str | None:
-    """Undo what a killed run left half done; returns what was repaired, if anything.
-
-    A leftover ``snapshot.previous`` is trusted only after verification against
-    the snapshot hash in dvc.lock (file by file, :func:`pipeline.snapshot.verify`):
-    killed before ``dvc commit``, the previous folder is what dvc.lock records
-    and it is put back; killed after (e.g. while deleting it), the live snapshot
-    is the recorded one and the leftover is removed. When neither checks out,
-    nothing is moved and the run stops with a message.
+    """Undo what a killed run left half done; returns what was repaired, if anything. A leftover ``snapshot.previous``
+    is trusted only when it matches dvc.lock file by file (killed before ``dvc commit``: it is put back); when the live
+    snapshot matches (killed after), the leftover is removed; when neither does, nothing is moved.
 
     Raises:
         SnapshotError: neither folder matches dvc.lock.
@@ -229,6 +214,19 @@ class FileBackup:
                 write_bytes(data, path)
 
 
+@contextlib.contextmanager
+def first_files(project: Project) -> Iterator[None]:
+    """For the whole-file checks (ingest, validate, reference): if they fail, the working files they created are
+    removed again, so that a bad file leaves a new project as it was (files of earlier runs were scratch anyway)."""
+    before = set(project.work.rglob("*"))
+    try:
+        yield
+    except BaseException:
+        for path in set(project.work.rglob("*")) - before:
+            path.unlink(missing_ok=True) if path.is_file() else None
+        raise
+
+
 def published_files(project: Project) -> list[Path]:
     """The small files a run rewrites besides the snapshot; a rollback puts their previous bytes back."""
     from pipeline.overrides import OVERRIDES_FILE
@@ -254,7 +252,8 @@ def publication(project: Project) -> Iterator[list[Callable[[], None]]]:
             except Exception as e:  # a service down: the rest is still undone; the next run's checks see what is left
                 log.warning("could not undo part of the failed run: %s", e)
         if previous.exists():  # the block swapped a new snapshot in: the old one goes back
-            swap_back(project, True)
+            shutil.rmtree(snapshot, ignore_errors=True)
+            os.replace(previous, snapshot)
         elif not had_snapshot:  # the project's first snapshot: removed
             shutil.rmtree(snapshot, ignore_errors=True)
         backup.restore()
