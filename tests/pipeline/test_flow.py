@@ -90,8 +90,8 @@ def test_flow_end_to_end(project_dir):
     table = by_key["quarantined-rows"].data
     table = json.loads(table) if isinstance(table, str) else table
     assert table and {"row_id", "stage", "reason", "value"} <= set(table[0]) and len(table) == min(len(quarantined), 50)
-    assert by_key["mlflow-run"].type == "link" and summary["run_id"] in by_key["mlflow-run"].data
-    assert by_key["report"].data.endswith("/artifacts/report.html")
+    assert summary["run_id"] in by_key["mlflow-run"].data  # a link artifact (Prefect stores it as markdown: [text](url))
+    assert "/artifacts/report.html" in by_key["report"].data
 
 
 def test_rerun_is_idempotent_and_a_past_snapshot_comes_back(project_dir, tmp_path):
