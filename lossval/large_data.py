@@ -25,11 +25,11 @@ docs/benchmarks.md, section 3, has the measurements behind these numbers.
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
 from lossval._checks import check_int
+from lossval.settings import NORMALIZED_WEIGHT_LR, PAPER_BATCH, PAPER_EPOCHS
 
 #: Tables with at least this many rows get the large-data settings.
 LARGE_FROM = 200_000
@@ -52,12 +52,8 @@ def large_data_settings(n_rows: int) -> dict[str, Any]:
         LossVal(task, **settings).fit(X_train, y_train, X_val, y_val)
         MLP(task, batch_size=settings["batch_size"], epochs=settings["epochs"])  # its plain baseline
     """
-    from lossval.model import TabularNetwork
-    from lossval.valuation import NORMALIZED_WEIGHT_LR
-
     n_rows = check_int("n_rows", n_rows)
-    defaults = inspect.signature(TabularNetwork).parameters
-    paper_batch, paper_epochs = defaults["batch_size"].default, defaults["epochs"].default
+    paper_batch, paper_epochs = PAPER_BATCH, PAPER_EPOCHS
     if n_rows < LARGE_FROM:
         return {"batch_size": paper_batch, "epochs": paper_epochs}
     batch = min(MAX_BATCH, max(paper_batch, 2 ** round(math.log2(n_rows / 1000))))

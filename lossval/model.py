@@ -24,6 +24,7 @@ from lossval.errors import NotFittedError, TrainingDivergedError
 from lossval.loss import row_losses
 from lossval.network import PAPER_ARCHITECTURE, build_mlp, resolve_device, seeded
 from lossval.preprocessing import LabelCodec, Standardizer
+from lossval.settings import AUTO, Auto, check_auto_int, resolve_settings
 from lossval.tabular import MAX_LEVELS, TabularEncoder, is_mixed
 
 
@@ -39,14 +40,19 @@ class TabularNetwork:
     ``max_levels`` columns per categorical feature, rarer levels pooled into
     ``other``); ``feature_names_in_`` then names the encoded columns
     (``workclass=Private``) and ``encoder_`` holds the encoding.
+
+    ``epochs`` and ``batch_size`` default to ``"auto"``: resolved at ``fit`` from the
+    number of training rows (the paper's 30 epochs of 32-row batches on small
+    tables, :func:`lossval.large_data_settings` beyond; see :mod:`lossval.settings`);
+    explicit integers always win. ``settings_`` holds the values the fit used.
     """
 
     def __init__(
         self,
         task: str = "classification",
         *,
-        epochs: int = 30,
-        batch_size: int = 32,
+        epochs: int | Auto = AUTO,
+        batch_size: int | Auto = AUTO,
         lr: float = 0.01,
         hidden_layers: Sequence[int] | None = None,
         activation: str | None = None,
@@ -59,8 +65,8 @@ class TabularNetwork:
         self.task = check_task(task)
         self.max_levels = check_int("max_levels", max_levels, minimum=2)
         default_layers, default_activation = PAPER_ARCHITECTURE[self.task]
-        self.epochs = check_int("epochs", epochs)
-        self.batch_size = check_int("batch_size", batch_size)
+        self.epochs = check_auto_int("epochs", epochs)
+        self.batch_size = check_auto_int("batch_size", batch_size)
         self.lr = check_float("lr", lr)
         self.hidden_layers = check_hidden_layers(default_layers if hidden_layers is None else hidden_layers)
         self.activation = default_activation if activation is None else activation
@@ -87,7 +93,12 @@ class TabularNetwork:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(task={self.task!r}, epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr})"
+        return f"{type(self).__name__}(task={self.task!r}, epochs={self.epochs!r}, batch_size={self.batch_size!r}, lr={self.lr})"
+
+    def _resolve_settings(self, n_rows: int, **more: Any) -> dict[str, Any]:
+        """Resolve ``"auto"`` settings for ``n_rows`` training rows into ``settings_`` (and return it)."""
+        self.settings_ = resolve_settings(n_rows, {"epochs": self.epochs, "batch_size": self.batch_size, **more})
+        return self.settings_
 
     # ---- data ------------------------------------------------------------
     def _fit_inputs(self, X: Features, y: Target) -> tuple[Tensor, Tensor, pd.Index]:
@@ -156,7 +167,7 @@ class TabularNetwork:
 
     def _epochs(self, desc: str) -> Iterator[int]:
         show = sys.stderr.isatty() if self.progress is None else bool(self.progress)
-        return iter(tqdm(range(1, self.epochs + 1), desc=desc, unit="epoch", disable=not show, leave=False))
+        return iter(tqdm(range(1, self.settings_["epochs"] + 1), desc=desc, unit="epoch", disable=not show, leave=False))
 
     def _end_epoch(self, epoch: int, metrics: dict[str, float], started: float) -> None:
         metrics["seconds"] = time.perf_counter() - started
@@ -276,11 +287,14 @@ class MLP(TabularNetwork):
     """Plain MLP training (Adam, mean loss): the downstream model and LossVal's cost baseline.
 
     Same options, scaling and batching as :class:`lossval.LossVal`, without row weights.
+    Learned attributes: ``model_``, ``history_`` (per-epoch loss), ``settings_`` (the
+    ``epochs`` and ``batch_size`` used, ``"auto"`` resolved).
     """
 
     def fit(self, X: Features, y: Target, *, sample_weight: Target | None = None) -> MLP:
         X_t, y_t, _ = self._fit_inputs(X, y)
         n = len(X_t)
+        batch_size = self._resolve_settings(n)["batch_size"]
         row_weight = None
         if sample_weight is not None:
             w = as_target(sample_weight, "sample_weight", task="regression", n_rows=n, rows_name="X")
@@ -295,7 +309,7 @@ class MLP(TabularNetwork):
         net.train()
         for epoch in self._epochs("MLP"):
             started = time.perf_counter()
-            perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
+            perm, batches = epoch_batches(n, batch_size, generator, self.device_)
             X_p, y_p = X_t[perm], y_t[perm]
             w_p = row_weight[perm] if row_weight is not None else None
             total = torch.zeros((), device=self.device_)
