@@ -32,7 +32,7 @@ from lossval._checks import check_int
 from lossval.settings import NORMALIZED_WEIGHT_LR, PAPER_BATCH, PAPER_EPOCHS
 
 #: Tables with at least this many rows get the large-data settings.
-LARGE_FROM = 200_000
+LARGE_FROM = 50_000
 #: Largest training batch the settings choose.
 MAX_BATCH = 1024
 #: Epochs for large tables.

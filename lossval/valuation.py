@@ -34,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -47,7 +46,7 @@ from lossval.model import TabularNetwork
 from lossval.ot import SOLVERS, SinkhornToReference, diameter_bound
 from lossval.per_batch import train_per_batch
 from lossval.per_epoch import train_per_epoch
-from lossval.row_weights import OPTIMIZERS, WeightStepper
+from lossval.row_weights import OPTIMIZERS, WeightStepper, epoch_metrics
 from lossval.settings import AUTO, NORMALIZED_WEIGHT_LR, PAPER_BATCH, PAPER_EPOCHS, SMALL_TABLE_OT, Auto, check_auto_int
 from lossval.tabular import MAX_LEVELS
 
@@ -97,22 +96,20 @@ class LossVal(TabularNetwork):
         clip_weights: ``False``: no clipping, the weights are unconstrained as in the authors'
             code (:meth:`paper`); a weight may then go to or below 0, where geomloss's log-weights
             treat it as no mass. Needs ``normalize_masses=False`` and ``weight_updates="per_batch"``.
-        reference_rows: ``None`` (default): every batch is transported to the whole validation
-            set (cost ``O(batch x M)`` per batch). An integer: the validation set is split at
-            random into ``ceil(M / reference_rows)`` parts of nearly equal size every epoch and
-            each batch meets one part, so the OT cost per batch is ``O(batch x reference_rows)``
-            whatever ``M`` is; with ``M <= reference_rows`` the whole set, exactly. Faster for
-            large validation sets (M = 1000, 128: 2x less fit time), at some F1 cost
-            (docs/benchmarks.md, section 3); :func:`lossval.large_data_settings` uses it.
-        ot_batch_size: rows per OT problem (per-epoch updates only): the epoch's permuted
-            rows are cut into groups of this size, each group gets its own OT term, and a
-            training batch's objective is the sum of ``L_g * OT_g ** power`` over its groups
-            (``None`` = ``batch_size``: one group per batch, the paper's objective). Lets a
-            large ``batch_size`` train the network fast while the OT term keeps the paper's
-            batch size (its batch self-term costs ``O(ot_batch_size)`` per row).
+        reference_rows: ``None``: every batch meets the whole validation set (cost ``O(batch x M)``).
+            An integer: the validation set is split at random into ``ceil(M / reference_rows)`` parts
+            every epoch and each batch meets one, so a batch costs ``O(batch x reference_rows)``
+            whatever ``M`` is (``M <= reference_rows``: the whole set, exactly); faster for large
+            validation sets, at some F1 cost (docs/benchmarks.md, section 3). "auto": ``None`` on
+            small tables, 128 on large ones.
+        ot_batch_size: rows per OT problem (per-epoch updates only): the epoch's permuted rows are
+            cut into groups of this size, each with its own OT term; a batch's objective is the sum
+            of ``L_g * OT_g ** power`` over its groups (``None`` = ``batch_size``: the paper's
+            objective). Lets a large ``batch_size`` train fast while the OT term keeps the paper's
+            batch size. "auto": ``None`` on small tables, 32 on large ones.
         ot_every: per-epoch updates only: the OT term (groups, reference parts, values and
-            gradients) is solved every ``ot_every`` epochs and held in between, each row keeping its
-            group (1 = solved every epoch, exact); see :mod:`lossval.epoch_transport`.
+            gradients) is solved every ``ot_every`` epochs and held in between, each row keeping
+            its group (1 = solved every epoch, exact); see :mod:`lossval.per_epoch`.
         max_levels: a DataFrame's categorical (``category`` / ``object``) and boolean columns are
             encoded inside (:mod:`lossval.tabular`): one-hot, at most ``max_levels`` columns per
             feature (default 32; rarer levels pool into ``other``). The OT ground cost then weighs
@@ -162,18 +159,9 @@ class LossVal(TabularNetwork):
         max_levels: int = MAX_LEVELS,
     ) -> None:
         super().__init__(
-            task,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            hidden_layers=hidden_layers,
-            activation=activation,
-            device=device,
-            random_state=random_state,
-            progress=progress,
-            callbacks=callbacks,
-            max_levels=max_levels,
-        )
+            task, epochs=epochs, batch_size=batch_size, lr=lr, hidden_layers=hidden_layers, activation=activation,
+            device=device, random_state=random_state, progress=progress, callbacks=callbacks, max_levels=max_levels,
+        )  # fmt: skip
         self.weight_updates = check_choice("weight_updates", weight_updates, WEIGHT_UPDATES)
         if weight_optimizer is None:
             weight_optimizer = "normalized" if self.weight_updates == "per_epoch" else "adam"
@@ -219,7 +207,7 @@ class LossVal(TabularNetwork):
         """Per-batch updates solve one OT term per batch, every batch: no other group size, no held terms."""
         if self.weight_updates == "per_epoch":
             return
-        if self.ot_batch_size not in (None, AUTO, batch_size) and batch_size != AUTO:
+        if self.ot_batch_size not in (None, AUTO) and self.ot_batch_size != batch_size:
             raise ValueError(
                 f"ot_batch_size={self.ot_batch_size!r} needs weight_updates='per_epoch' (per_batch solves one OT term "
                 f"per batch of batch_size={batch_size}), got {self.weight_updates!r}"
@@ -314,13 +302,8 @@ class LossVal(TabularNetwork):
 
     @torch.no_grad()
     def _clip(self, weights: Tensor) -> None:
-        if not self.clip_weights:
-            return
-        weights.nan_to_num_(nan=self.min_weight).clamp_(self.min_weight, self.max_weight)
+        if self.clip_weights:
+            weights.nan_to_num_(nan=self.min_weight).clamp_(self.min_weight, self.max_weight)
 
     def _metrics(self, means: Tensor, weights: Tensor) -> dict[str, float]:
-        loss, weighted, ot = means.tolist()
-        w = weights.detach().float().cpu().numpy()
-        quantiles = np.quantile(w, [0.0, 0.05, 0.5, 0.95, 1.0])
-        names = ("weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
-        return {"loss": loss, "weighted_loss": weighted, "ot": ot, **dict(zip(names, map(float, quantiles)))}
+        return epoch_metrics(means, weights)
