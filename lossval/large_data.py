@@ -16,7 +16,14 @@ settings below :data:`LARGE_FROM` rows and above it returns:
   costs what a 128-row one does (at some F1 cost, measured);
 - ``weight_lr``: the default step of the weights scaled by 30 / epochs, so
   the weights can travel as far in the fewer epochs as in the paper's 30
-  (each weight takes one step per epoch in either schedule).
+  (each weight takes one step per epoch in either schedule);
+- ``scaling``: :data:`LARGE_SCALING`, geomloss's epsilon-scaling ratio, so each
+  Sinkhorn solve takes about half the iterations of the default 0.5;
+- ``ot_every``: :data:`LARGE_OT_EVERY`: the OT term is solved every that many
+  epochs and held in between (:mod:`lossval.per_epoch`).
+
+The last two keep LossVal within 1.5x of plain training of the same network
+("17: overhead levers" in docs/benchmarks.md).
 
 ``batch_size`` and ``epochs`` are the network's training settings: give the
 same ones to the plain :class:`lossval.MLP` it is compared with.
@@ -39,6 +46,10 @@ MAX_BATCH = 1024
 LARGE_EPOCHS = 5
 #: Validation rows each OT problem meets (``reference_rows``): a random part of a larger validation set.
 REFERENCE_ROWS = 128
+#: Epsilon-scaling ratio of the Sinkhorn solver on large tables (geomloss's default: 0.5).
+LARGE_SCALING = 0.2
+#: On large tables the OT term is solved every this many epochs (epochs 1, 4, ...) and held in between.
+LARGE_OT_EVERY = 3
 
 
 def large_data_settings(n_rows: int) -> dict[str, Any]:
@@ -46,7 +57,7 @@ def large_data_settings(n_rows: int) -> dict[str, Any]:
 
     Always holds ``batch_size`` and ``epochs`` (below :data:`LARGE_FROM` rows the
     defaults of :class:`lossval.LossVal`, the paper's); above it also the LossVal-only
-    ``ot_batch_size`` and ``weight_lr``. Example::
+    ``ot_batch_size``, ``reference_rows``, ``weight_lr``, ``scaling`` and ``ot_every``. Example::
 
         settings = large_data_settings(len(X_train))
         LossVal(task, **settings).fit(X_train, y_train, X_val, y_val)
@@ -63,4 +74,6 @@ def large_data_settings(n_rows: int) -> dict[str, Any]:
         "ot_batch_size": paper_batch,  # OT problems keep the paper's batch size
         "reference_rows": REFERENCE_ROWS,
         "weight_lr": NORMALIZED_WEIGHT_LR * paper_epochs / LARGE_EPOCHS,  # as far in fewer epochs
+        "scaling": LARGE_SCALING,  # fewer Sinkhorn iterations per solve
+        "ot_every": LARGE_OT_EVERY,  # fewer solves
     }

@@ -60,8 +60,8 @@ class LossVal(TabularNetwork):
     Args:
         task: ``"classification"`` or ``"regression"``.
         epochs, batch_size, lr: training of the network (paper: 30, 32, 0.01, Adam); ``epochs`` and
-            ``batch_size`` default to ``"auto"``, as do ``ot_batch_size``, ``reference_rows`` and
-            ``ot_every`` (and ``weight_lr=None``): resolved at ``fit`` from the number of training rows,
+            ``batch_size`` default to ``"auto"``, as do ``ot_batch_size``, ``reference_rows``,
+            ``ot_every`` and ``scaling`` (and ``weight_lr=None``): resolved at ``fit`` from the number of training rows,
             the paper's settings on small tables, :func:`lossval.large_data_settings` beyond
             (:mod:`lossval.settings`); explicit values win. ``settings_`` records what was used.
         hidden_layers, activation: the MLP; default to the paper's per task
@@ -90,7 +90,9 @@ class LossVal(TabularNetwork):
         ot_label_scale: transport features and labels jointly: the label is appended to
             the features (one-hot times ``ot_label_scale / sqrt(2)``, or the standardised
             target times ``ot_label_scale``); 0 (default) = features only, as in the paper.
-        blur, scaling, debias: geomloss Sinkhorn settings (0.05, 0.5, True as in geomloss).
+        blur, scaling, debias: geomloss Sinkhorn settings (0.05, 0.5, True as in geomloss); ``scaling``
+            (the epsilon-scaling ratio: smaller = fewer Sinkhorn iterations) is "auto": 0.5 on small
+            tables, :data:`lossval.large_data.LARGE_SCALING` on large ones.
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
         min_weight, max_weight: the weights are clipped to this range after every update.
         clip_weights: ``False``: no clipping, the weights are unconstrained as in the authors'
@@ -120,8 +122,8 @@ class LossVal(TabularNetwork):
     (the trained network), ``history_`` (per-epoch metrics), ``parts_``
     (per-row mean loss ``loss_part`` and mean OT gradient ``transport_part``
     over training; :func:`lossval.reasons.row_reasons` reads them), ``diameter_``, ``settings_``
-    (``epochs``, ``batch_size``, ``ot_batch_size``, ``reference_rows``, ``ot_every``, ``weight_lr``
-    as used, ``"auto"`` resolved).
+    (``epochs``, ``batch_size``, ``ot_batch_size``, ``reference_rows``, ``ot_every``, ``scaling``,
+    ``weight_lr`` as used, ``"auto"`` resolved).
     """
 
     def __init__(
@@ -147,7 +149,7 @@ class LossVal(TabularNetwork):
         normalize_masses: bool = True,
         ot_label_scale: float = 0.0,
         blur: float = 0.05,
-        scaling: float = 0.5,
+        scaling: float | Auto = AUTO,
         debias: bool = True,
         solver: str = "fast",
         min_weight: float = 1e-3,
@@ -182,9 +184,9 @@ class LossVal(TabularNetwork):
         self.combine, self.ot_power = self.loss_fn.combine, self.loss_fn.power
         self.normalize_masses = bool(normalize_masses)
         self.blur = check_float("blur", blur)
-        self.scaling = check_float("scaling", scaling)
-        if not self.scaling < 1:
-            raise ValueError(f"scaling must be in (0, 1), got {scaling!r}")
+        self.scaling = scaling if scaling == AUTO else check_float("scaling", scaling)
+        if self.scaling != AUTO and not self.scaling < 1:
+            raise ValueError(f"scaling must be in (0, 1) or 'auto', got {scaling!r}")
         self.debias = bool(debias)
         self.solver = check_choice("solver", solver, SOLVERS)
         self.min_weight = check_float("min_weight", min_weight)
@@ -227,7 +229,7 @@ class LossVal(TabularNetwork):
         settings: dict[str, Any] = dict(
             weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
             ot_power=2.0, solver="geomloss", clip_weights=False, epochs=PAPER_EPOCHS, batch_size=PAPER_BATCH,
-            reference_rows=None,
+            reference_rows=None, scaling=SMALL_TABLE_OT["scaling"],
         )  # fmt: skip
         return cls(task, **{**settings, **overrides})
 
@@ -254,7 +256,7 @@ class LossVal(TabularNetwork):
         Z, Z_ref = self._transport_points(X, y), self._transport_points(X_ref, y_ref)  # (N, D'), (M, D')
         self.diameter_ = diameter_bound(torch.cat([Z, Z_ref]), Z_ref)
         transport = SinkhornToReference(
-            Z_ref, blur=self.blur, scaling=self.scaling, diameter=self.diameter_, debias=self.debias,
+            Z_ref, blur=self.blur, scaling=settings["scaling"], diameter=self.diameter_, debias=self.debias,
             normalize=self.normalize_masses, solver=self.solver, reference_rows=settings["reference_rows"],
         )  # fmt: skip
         seed = self._seed()
@@ -291,7 +293,9 @@ class LossVal(TabularNetwork):
         ot = {"ot_batch_size": self.ot_batch_size, "ot_every": self.ot_every}
         if self.weight_updates == "per_batch":
             ot = {k: SMALL_TABLE_OT[k] if v == AUTO else v for k, v in ot.items()}
-        settings = self._resolve_settings(n_rows, reference_rows=self.reference_rows, **ot, weight_lr=self.weight_lr)
+        settings = self._resolve_settings(
+            n_rows, reference_rows=self.reference_rows, **ot, scaling=self.scaling, weight_lr=self.weight_lr
+        )
         self._check_schedule(settings["batch_size"])
         return settings
 
