@@ -41,7 +41,7 @@ def test_auto_on_a_large_table_is_the_large_data_settings():
     assert set(settings) == set(AUTO_KEYS)
     assert {k: settings[k] for k in table} == table
     assert settings["epochs"] < 30 and settings["batch_size"] > 32 and settings["ot_batch_size"] == 32
-    assert settings["ot_every"] == large_data.LARGE_OT_EVERY > 1 and settings["scaling"] == large_data.LARGE_SCALING < 0.5
+    assert settings["ot_every"] == 1 and settings["scaling"] == large_data.LARGE_SCALING < 0.5
     assert resolve_settings(n, {"epochs": "auto", "batch_size": "auto"}) == {k: table[k] for k in ("epochs", "batch_size")}
 
 
