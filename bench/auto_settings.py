@@ -26,7 +26,7 @@ from bench.scale import parse_options, scaled_table
 DEFAULT_OUT = REPO / "bench" / "results" / "auto_settings.csv"
 COLUMNS = ["dataset", "task", "n_train", "n_val", "arm", "rep", "settings", "seconds", "cpu_s", "f1", "auroc", "load1"]
 #: The paper's settings, explicit (so they hold at any size).
-PAPER = dict(epochs=30, batch_size=32, ot_batch_size=None, reference_rows=None, ot_every=1)
+PAPER = dict(epochs=30, batch_size=32, ot_batch_size=None, reference_rows=None, ot_every=1, scaling=0.5)
 
 
 def fit_one(name: str, n: int, m: int, arm: str, rep: int, folder: Path, overrides: dict | None = None) -> dict:
