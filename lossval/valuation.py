@@ -234,7 +234,7 @@ class LossVal(TabularNetwork):
         return cls(task, **{**settings, **overrides})
 
     def _extra_lr(self) -> str:
-        return f", weight_lr={self.weight_lr}"
+        return f", weight_lr={self.settings_['weight_lr']}"
 
     # ---- fit -------------------------------------------------------------
     def fit(self, X_train: Features, y_train: Target, X_val: Features, y_val: Target) -> LossVal:
