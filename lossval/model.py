@@ -24,6 +24,8 @@ from lossval.errors import NotFittedError, TrainingDivergedError
 from lossval.loss import row_losses
 from lossval.network import PAPER_ARCHITECTURE, build_mlp, resolve_device, seeded
 from lossval.preprocessing import LabelCodec, Standardizer
+from lossval.export import Affine, design_input, export_state, module_from_state  # noqa: F401 (their home was here)
+from lossval.settings import AUTO, Auto, check_auto_int, resolve_settings
 from lossval.tabular import MAX_LEVELS, TabularEncoder, is_mixed
 
 
@@ -39,14 +41,19 @@ class TabularNetwork:
     ``max_levels`` columns per categorical feature, rarer levels pooled into
     ``other``); ``feature_names_in_`` then names the encoded columns
     (``workclass=Private``) and ``encoder_`` holds the encoding.
+
+    ``epochs`` and ``batch_size`` default to ``"auto"``: resolved at ``fit`` from the
+    number of training rows (the paper's 30 epochs of 32-row batches on small
+    tables, :func:`lossval.large_data_settings` beyond; see :mod:`lossval.settings`);
+    explicit integers always win. ``settings_`` holds the values the fit used.
     """
 
     def __init__(
         self,
         task: str = "classification",
         *,
-        epochs: int = 30,
-        batch_size: int = 32,
+        epochs: int | Auto = AUTO,
+        batch_size: int | Auto = AUTO,
         lr: float = 0.01,
         hidden_layers: Sequence[int] | None = None,
         activation: str | None = None,
@@ -59,8 +66,8 @@ class TabularNetwork:
         self.task = check_task(task)
         self.max_levels = check_int("max_levels", max_levels, minimum=2)
         default_layers, default_activation = PAPER_ARCHITECTURE[self.task]
-        self.epochs = check_int("epochs", epochs)
-        self.batch_size = check_int("batch_size", batch_size)
+        self.epochs = check_auto_int("epochs", epochs)
+        self.batch_size = check_auto_int("batch_size", batch_size)
         self.lr = check_float("lr", lr)
         self.hidden_layers = check_hidden_layers(default_layers if hidden_layers is None else hidden_layers)
         self.activation = default_activation if activation is None else activation
@@ -87,7 +94,12 @@ class TabularNetwork:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(task={self.task!r}, epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr})"
+        return f"{type(self).__name__}(task={self.task!r}, epochs={self.epochs!r}, batch_size={self.batch_size!r}, lr={self.lr})"
+
+    def _resolve_settings(self, n_rows: int, **more: Any) -> dict[str, Any]:
+        """Resolve ``"auto"`` settings for ``n_rows`` training rows into ``settings_`` (and return it)."""
+        self.settings_ = resolve_settings(n_rows, {"epochs": self.epochs, "batch_size": self.batch_size, **more})
+        return self.settings_
 
     # ---- data ------------------------------------------------------------
     def _fit_inputs(self, X: Features, y: Target) -> tuple[Tensor, Tensor, pd.Index]:
@@ -156,7 +168,7 @@ class TabularNetwork:
 
     def _epochs(self, desc: str) -> Iterator[int]:
         show = sys.stderr.isatty() if self.progress is None else bool(self.progress)
-        return iter(tqdm(range(1, self.epochs + 1), desc=desc, unit="epoch", disable=not show, leave=False))
+        return iter(tqdm(range(1, self.settings_["epochs"] + 1), desc=desc, unit="epoch", disable=not show, leave=False))
 
     def _end_epoch(self, epoch: int, metrics: dict[str, float], started: float) -> None:
         metrics["seconds"] = time.perf_counter() - started
@@ -210,62 +222,6 @@ class TabularNetwork:
         return nn.Sequential(*layers).eval()
 
 
-def export_state(estimator: TabularNetwork) -> dict[str, Any]:
-    """Weights and the few settings needed to rebuild :meth:`TabularNetwork.export_module`.
-
-    Plain tensors, numbers and strings only, so ``torch.load(..., weights_only=True)``
-    reads it back without unpickling code. The module's input is the design matrix
-    (``feature_names``); for a mixed-type frame ``encoder`` holds
-    :meth:`lossval.tabular.TabularEncoder.state` (``{}`` for numeric features), and
-    :func:`design_input` builds that input from raw rows.
-    """
-    module = estimator.export_module()
-    return {
-        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-        "task": estimator.task,
-        "n_features": int(estimator.n_features_in_),
-        "n_outputs": int(estimator._n_outputs),
-        "hidden_layers": list(estimator.hidden_layers),
-        "activation": estimator.activation,
-        "feature_names": list(estimator.feature_names_in_ or []),
-        "classes": [str(c) for c in estimator.classes_] if estimator.task == "classification" else [],
-        "encoder": estimator.encoder_.state() if estimator.encoder_ is not None else {},
-    }
-
-
-def design_input(state: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
-    """The serving module's float32 input (N, D) for raw feature rows ``frame``, per :func:`export_state`'s ``state``."""
-    if state.get("encoder"):
-        frame = TabularEncoder.from_state(state["encoder"]).design(frame)
-    else:
-        frame = frame[state["feature_names"]] if state["feature_names"] else frame
-    return np.array(frame.to_numpy(dtype=np.float32), copy=True)
-
-
-def module_from_state(state: dict[str, Any]) -> nn.Module:
-    """Rebuild the serving module saved by :func:`export_state`."""
-    layers: list[nn.Module] = [Affine(np.zeros(state["n_features"]), np.ones(state["n_features"]), inverse=False)]
-    layers.append(build_mlp(state["n_features"], state["n_outputs"], state["hidden_layers"], state["activation"]))
-    if state["task"] == "regression":
-        layers.append(Affine(np.zeros(1), np.ones(1), inverse=True))
-    module = nn.Sequential(*layers)
-    module.load_state_dict(state["state_dict"])
-    return module.eval()
-
-
-class Affine(nn.Module):
-    """``(x - mean) / scale``, or its inverse ``x * scale + mean``, with float32 buffers."""
-
-    def __init__(self, mean: np.ndarray, scale: np.ndarray, *, inverse: bool) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
-        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float32)))
-        self.inverse = inverse
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.scale + self.mean if self.inverse else (x - self.mean) / self.scale
-
-
 def epoch_batches(n_rows: int, batch_size: int, generator: torch.Generator, device: torch.device) -> tuple[Tensor, list[slice]]:
     """A fresh permutation of the rows and the slices of it that make this epoch's batches."""
     perm = torch.randperm(n_rows, generator=generator, device=device)  # (N,)
@@ -276,11 +232,14 @@ class MLP(TabularNetwork):
     """Plain MLP training (Adam, mean loss): the downstream model and LossVal's cost baseline.
 
     Same options, scaling and batching as :class:`lossval.LossVal`, without row weights.
+    Learned attributes: ``model_``, ``history_`` (per-epoch loss), ``settings_`` (the
+    ``epochs`` and ``batch_size`` used, ``"auto"`` resolved).
     """
 
     def fit(self, X: Features, y: Target, *, sample_weight: Target | None = None) -> MLP:
         X_t, y_t, _ = self._fit_inputs(X, y)
         n = len(X_t)
+        batch_size = self._resolve_settings(n)["batch_size"]
         row_weight = None
         if sample_weight is not None:
             w = as_target(sample_weight, "sample_weight", task="regression", n_rows=n, rows_name="X")
@@ -295,7 +254,7 @@ class MLP(TabularNetwork):
         net.train()
         for epoch in self._epochs("MLP"):
             started = time.perf_counter()
-            perm, batches = epoch_batches(n, self.batch_size, generator, self.device_)
+            perm, batches = epoch_batches(n, batch_size, generator, self.device_)
             X_p, y_p = X_t[perm], y_t[perm]
             w_p = row_weight[perm] if row_weight is not None else None
             total = torch.zeros((), device=self.device_)

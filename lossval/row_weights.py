@@ -29,6 +29,7 @@ last epochs (1 = the final weight, as in the paper).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -104,3 +105,11 @@ class WeightStepper:
         if self._count == 0:
             return self.weights.detach().clone()
         return self._sum / self._count
+
+
+def epoch_metrics(means: Tensor, weights: Tensor) -> dict[str, float]:
+    """One epoch's metrics: ``means`` (3,) = mean objective, weighted loss, |OT|; quantiles of ``weights`` (N,)."""
+    loss, weighted, ot = means.tolist()
+    quantiles = np.quantile(weights.detach().float().cpu().numpy(), [0.0, 0.05, 0.5, 0.95, 1.0])
+    names = ("weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
+    return {"loss": loss, "weighted_loss": weighted, "ot": ot, **dict(zip(names, map(float, quantiles)))}

@@ -12,10 +12,26 @@ import copy
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+
+def _int_or_auto(value: Any) -> int | str:
+    """An integer >= 1, or the literal ``"auto"`` (resolved from the table's size by lossval.settings)."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PydanticCustomError("int_or_auto", "Input should be a valid integer >= 1 or 'auto', got {value}", {"value": repr(value)})
+    return value
+
+
+#: ``epochs`` / ``batch_size``: an integer >= 1 or "auto" (the library resolves it from the number of rows).
+IntOrAuto = Annotated[int | Literal["auto"], PlainValidator(_int_or_auto)]
 
 
 class _Section(BaseModel):
@@ -67,8 +83,8 @@ class Reference(_Section):
 
 
 class Value(_Section):
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
+    epochs: IntOrAuto = Field(description="an integer, or auto: the paper's 30 on small tables, fewer on large (lossval.settings)")
+    batch_size: IntOrAuto = Field(description="an integer, or auto: the paper's 32 on small tables, larger on large (lossval.settings)")
     lr: float = Field(gt=0)
     hidden_layers: list[int] | None
     device: str
@@ -100,8 +116,8 @@ class Retrain(_Section):
     model: Literal["mlp"]
     mode: Literal["drop", "weighted", "both"]
     hidden_layers: list[int] | None
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
+    epochs: IntOrAuto = Field(description="an integer, or auto: resolved from the number of training rows (lossval.settings)")
+    batch_size: IntOrAuto = Field(description="an integer, or auto: resolved from the number of training rows (lossval.settings)")
     lr: float = Field(gt=0)
 
 

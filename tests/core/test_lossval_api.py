@@ -122,7 +122,8 @@ def test_the_authors_variant_leaves_the_weights_unconstrained_the_default_clips(
 
 def test_defaults_are_the_benchmarked_ones():
     lv = LossVal()
-    assert (lv.weight_updates, lv.weight_optimizer, lv.weight_lr, lv.weight_clip) == ("per_epoch", "normalized", 0.04, 3.0)
+    assert (lv.weight_updates, lv.weight_optimizer, lv.weight_lr, lv.weight_clip) == ("per_epoch", "normalized", None, 3.0)
+    assert lv._resolve(1000)["weight_lr"] == 0.04  # "auto" on a small table: the benchmarked step
     assert (lv.normalize_masses, lv.combine, lv.ot_power, lv.average_last, lv.ot_label_scale) == (True, "product", 2.0, 1, 0.0)
     assert LossVal(weight_optimizer="adam").weight_lr == lv.lr  # Adam steps with the network's rate by default
     assert LossVal(weight_updates="per_batch").weight_optimizer == "adam"

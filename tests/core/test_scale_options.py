@@ -9,6 +9,7 @@ import torch
 
 import lossval.ot as ot_module
 from lossval import LossVal
+from lossval.epoch_transport import epoch_transport
 from lossval.ot import SinkhornToReference, diameter_bound
 
 FAST = dict(epochs=3, random_state=0, progress=False, device="cpu")
@@ -101,7 +102,7 @@ def test_groups_are_solved_exactly_as_separate_problems(table):
     ref = torch.as_tensor(lv.feature_scaler_.transform(Xv), dtype=torch.float32)
     transport = SinkhornToReference(ref, diameter=diameter_bound(torch.cat([Z, ref]), ref))
     w = torch.rand(70, generator=torch.Generator().manual_seed(4)) + 0.5
-    values, grads = lv._epoch_transport(transport, w, Z, 16)  # groups of 16, 16, 16, 16 and 6 rows
+    values, grads = epoch_transport(transport, w, Z, 16)  # groups of 16, 16, 16, 16 and 6 rows
     assert values.shape == (5,) and grads.shape == (70,)
     for g, lo in enumerate(range(0, 70, 16)):
         v, d = _value_and_grad(transport, w[lo : lo + 16], Z[lo : lo + 16])
@@ -147,11 +148,11 @@ def test_large_data_settings_keep_the_paper_below_the_threshold_and_scale_above(
     from lossval.large_data import LARGE_FROM, MAX_BATCH
 
     small = large_data_settings(1000)
-    default = LossVal()
-    assert small == {"batch_size": default.batch_size, "epochs": default.epochs}
+    default = LossVal()._resolve(1000)  # "auto" on a small table: the paper's settings
+    assert small == {"batch_size": default["batch_size"], "epochs": default["epochs"]} == {"batch_size": 32, "epochs": 30}
     big = large_data_settings(1_000_000)
     assert big["batch_size"] == MAX_BATCH and big["ot_batch_size"] == 32 and big["reference_rows"] == 128
-    assert big["weight_lr"] * big["epochs"] == pytest.approx(default.weight_lr * default.epochs)
+    assert big["weight_lr"] * big["epochs"] == pytest.approx(default["weight_lr"] * default["epochs"])
     assert 32 <= large_data_settings(LARGE_FROM)["batch_size"] <= MAX_BATCH
     LossVal(**big)
     MLP(batch_size=big["batch_size"], epochs=big["epochs"])
