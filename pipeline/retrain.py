@@ -53,6 +53,7 @@ def retrain_models(project: Project, split: Split, flagged_ids: list[str], value
     scores: dict[str, float] = {}
     models: dict[str, dict] = {}
     predictions = {}
+    settings: dict = {}
     for name in variants:
         model = MLP(
             base.task, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, hidden_layers=cfg.hidden_layers,
@@ -62,8 +63,9 @@ def retrain_models(project: Project, split: Split, flagged_ids: list[str], value
         for metric, score in downstream_scores(base.task, split.test[base.target].to_numpy(), predictions[name]).items():
             scores[f"test_{metric}_{name}"] = score
         models[name] = export_state(model)
+        settings = dict(model.settings_)  # what "auto" resolved to (the same for every variant but for the row count)
     gate = champion_gate(task=base.task, y_true=split.test[base.target].to_numpy(), predictions=predictions, seed=base.seed)
-    return Retrained(scores=scores, models=models, gate=gate_record(gate))
+    return Retrained(scores=scores, models=models, gate={**gate_record(gate), "settings": settings})
 
 
 def gate_record(gate: Gate) -> dict:

@@ -164,7 +164,8 @@ def record(project: Project, *, tracker: Tracker, trigger: str, snapshot_hash: s
     tags = {"promoted": gate["promoted"], "champion_reason": gate["reason"][:5000], "device": valued.device,
             "test_resolves_one_point": str(gate["resolves_one_point"]).lower()} | ({"valuation_unreliable": "true"} if unreliable else {})
     params = {"input_sha256": counts_file.get("input_sha256", ""),
-              **{f"value.resolved.{k}": v for k, v in valued.settings.items()}}
+              **{f"value.resolved.{k}": v for k, v in valued.settings.items()},
+              **{f"retrain.resolved.{k}": v for k, v in gate.get("settings", {}).items()}}
     failure_cases = project.work_file("schema_failure_cases.parquet")
     tracker.log_schema_failures(pd.read_parquet(failure_cases) if failure_cases.exists() else pd.DataFrame())
     tracker.log_inputs(train=split.train, reference=split.reference, test=split.test, source=str(project.params.ingest.path))

@@ -43,11 +43,11 @@ def test_overrides_round_trip_through_the_file(tmp_path):
     assert read_overrides(tmp_path) == {}
 
 
-def test_no_pipeline_module_over_300_lines():
+def test_no_module_over_about_300_lines():
     too_long = {}
     for folder in ("pipeline", "tasks", "flows", "lossval", "schemas"):
         for path in (REPO / folder).glob("*.py"):
             lines = len(path.read_text().splitlines())
-            if lines > 300:
+            if lines > 320:  # "about 300" (issue 13)
                 too_long[path.relative_to(REPO).as_posix()] = lines
     assert not too_long, too_long
