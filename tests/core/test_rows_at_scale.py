@@ -1,0 +1,62 @@
+"""Row ids are a contract persisted in ledgers: the faster hashing of issue 17 must give the very same ids."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from lossval import rows
+from lossval.rows import assign_row_ids, content_ids, read_table
+from tests.helpers import EXAMPLE
+
+# Every row id of a bundled file, joined by newlines and hashed, as the row-by-row implementation before
+# issue 17 (pandas str.cat + hashlib per row, commit 70a12aa) gave them.
+BEFORE = {
+    "electricity.csv": "0d29d35b13bf64066d42f16bfcec7f8c47cac8d3ea1feae5725092ce885382ed",
+    "adult_raw_sample.csv": "1c06eb3d1dbffec10d502c3c0622a73b6602779948394d8a2ad3707c42650fea",
+}
+
+
+def _mixed() -> pd.DataFrame:
+    return pd.DataFrame({
+        "a": ["x", None, "é€", "", "a\x1fb", "x"], "b": [1, 2, None, 4, 5, 1], "c": [1.5, None, 2.0, float("nan"), 3.25, 1.5],
+        "d": pd.array([1, None, 3, 4, 5, 1], dtype="Int64"), "e": [True, False, None, True, False, True],
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE))
+def test_the_ids_of_the_bundled_files_are_the_ones_before_issue_17(name):
+    ids, _ = assign_row_ids(read_table(EXAMPLE / name))
+    assert hashlib.sha256("\n".join(ids).encode()).hexdigest() == BEFORE[name]
+
+
+def test_a_content_id_is_the_sha256_of_the_cells_as_text_joined_by_unit_separators():
+    frame = _mixed()
+    cells = frame.astype("string").fillna("\x00")
+    expected = [hashlib.sha256("\x1f".join(row).encode()).hexdigest()[:16] for row in cells.itertuples(index=False)]
+    assert content_ids(frame).tolist() == expected
+    assert content_ids(frame).tolist() == [  # the values before issue 17
+        "e54499e86dc7b1a3", "9a4abc0c61352a65", "b7b0cd078f45bcf7", "3c52cfc0007d540a", "dfb74844b07a474b", "e54499e86dc7b1a3",
+    ]  # fmt: skip
+    single = frame[["a"]]
+    assert content_ids(single).tolist() == [hashlib.sha256(v.encode()).hexdigest()[:16] for v in single["a"].astype("string").fillna("\x00")]
+
+
+def test_hashing_in_chunks_gives_the_same_ids_on_the_same_index(monkeypatch):
+    frame = _mixed().set_axis([10, 11, 12, 13, 14, 15])
+    whole = content_ids(frame)
+    monkeypatch.setattr(rows, "HASH_CHUNK", 4)
+    chunked = content_ids(frame)
+    assert chunked.equals(whole) and list(chunked.index) == [10, 11, 12, 13, 14, 15]
+    assert content_ids(frame.iloc[[]]).empty
+
+
+def test_duplicate_and_missing_ids_get_the_same_suffixes_as_before():
+    frame = pd.DataFrame({"id": ["a", "a", "a~2", "a", None, None, "b~x"], "v": ["1", "1", "2", "3", "4", "4", "5"]})
+    ids, duplicate = assign_row_ids(frame, "id")
+    assert ids.tolist() == ["a", "a~3", "a~2", "a~4", "<missing>~5cc3f9d1b3a18305", "<missing>~5cc3f9d1b3a18305~2", "b~x"]
+    assert duplicate.tolist() == [False, True, False, True, False, False, False]
+    ids, duplicate = assign_row_ids(_mixed())
+    assert ids.tolist()[-1] == "e54499e86dc7b1a3~2" and duplicate.tolist() == [False] * 5 + [True]
