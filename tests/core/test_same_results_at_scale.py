@@ -1,9 +1,11 @@
-"""Row ids are a contract persisted in ledgers: the faster hashing of issue 17 must give the very same ids."""
+"""Issue 17's faster data path gives the very same results: row ids (a contract persisted in ledgers) and the
+canary count interval."""
 
 from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -60,3 +62,25 @@ def test_duplicate_and_missing_ids_get_the_same_suffixes_as_before():
     assert duplicate.tolist() == [False, True, False, True, False, False, False]
     ids, duplicate = assign_row_ids(_mixed())
     assert ids.tolist()[-1] == "e54499e86dc7b1a3~2" and duplicate.tolist() == [False] * 5 + [True]
+
+
+def _old_estimate(train, bad, clean, seed):
+    """The canary count interval as computed before issue 17: 200 resamples, each sorted."""
+    from lossval.calibrate import N_BOOT, mixture_share
+
+    rng = np.random.default_rng(seed)
+    boots = [mixture_share(rng.choice(train, len(train)), rng.choice(bad, len(bad)), rng.choice(clean, len(clean))) for _ in range(N_BOOT)]
+    return tuple(float(v) for v in np.quantile(boots, [0.05, 0.95]) * len(train))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_canary_interval_is_the_one_the_sorting_bootstrap_gave(seed):
+    from lossval.calibrate import _estimate
+
+    rng = np.random.default_rng(seed)
+    n, k = 5000, 60  # tie-free ranks of training rows and canaries, shuffled together
+    ranks = rng.permutation(n + 2 * k).astype(np.float64)
+    train, bad, clean = ranks[:n], np.sort(ranks[n:])[:k], np.sort(ranks[n:])[k:]  # corrupted canaries rank low
+    share, low, high, _ = _estimate(train, bad, clean, seed)
+    assert (low, high) == _old_estimate(train, bad, clean, seed)
+    assert 0 < share < 1
