@@ -1,5 +1,5 @@
-"""Issue 17's faster data path gives the very same results: row ids (a contract persisted in ledgers) and the
-canary count interval."""
+"""Issue 17's data path at scale: the faster code gives the very same results (row ids, a contract persisted
+in ledgers; the canary count interval), and the report's cost stays bounded in the number of rows."""
 
 from __future__ import annotations
 
@@ -84,3 +84,36 @@ def test_the_canary_interval_is_the_one_the_sorting_bootstrap_gave(seed):
     share, low, high, _ = _estimate(train, bad, clean, seed)
     assert (low, high) == _old_estimate(train, bad, clean, seed)
     assert 0 < share < 1
+
+
+def test_the_sorted_values_plot_draws_a_bounded_number_of_points_at_their_true_ranks(monkeypatch):
+    from matplotlib.axes import Axes
+
+    from lossval import report
+
+    drawn = []
+    original = Axes.scatter
+    monkeypatch.setattr(Axes, "scatter", lambda self, x, y, **kw: drawn.append((np.asarray(x), np.asarray(y))) or original(self, x, y, **kw))
+    values = np.random.default_rng(0).normal(size=20_000)
+    flagged = values < -1.0
+    monkeypatch.setattr(report, "SORTED_POINTS", 500)
+    assert report.sorted_values(values, flagged, -1.0).startswith(b"\x89PNG")
+    x, y = drawn[-1]
+    assert 500 <= len(x) <= 502 and x[0] == 0 and x[-1] == len(values) - 1
+    assert np.array_equal(y, np.sort(values)[x])  # each point at its true rank
+    last_flagged = int(flagged.sum()) - 1
+    assert last_flagged in x  # the edge of the quarantined rows is drawn
+    report.sorted_values(values[:300], flagged[:300], -1.0)
+    assert len(drawn[-1][0]) == 300  # a small table: every row
+
+
+def test_the_report_lists_at_most_schema_rows_failures_and_says_so(monkeypatch):
+    from lossval import report
+
+    monkeypatch.setattr(report, "SCHEMA_ROWS", 3)
+    schema = pd.DataFrame({"row_id": [f"s{i}" for i in range(5)], "reason": ["schema:isin:target"] * 5})
+    worst = pd.DataFrame({"row_id": ["r1"], "value": [0.1], "reason": ["value:label-like"]})
+    page = report.render_html(report.ReportData(title="t", counts={"rows_in": 5}, scores={}, metric="accuracy", rule="r", worst=worst,
+                                                images={}, schema_failures=schema))
+    assert "Rows that failed the schema (5)" in page and "The first 3 of 5 are shown" in page
+    assert "s2" in page and "s3" not in page
