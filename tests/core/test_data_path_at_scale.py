@@ -117,3 +117,24 @@ def test_the_report_lists_at_most_schema_rows_failures_and_says_so(monkeypatch):
                                                 images={}, schema_failures=schema))
     assert "Rows that failed the schema (5)" in page and "The first 3 of 5 are shown" in page
     assert "s2" in page and "s3" not in page
+
+
+EDGE_NUMBERS = ["1.5", " 2", "3 ", "+4", "1e3", "inf", "-inf", "nan", "NaN", "0x10", "1_000", ".5", "5.", "-0", "-0.0", "0", "infinity", "1e400",
+                "4.9e-324", "00012", "Inf", "-nan", "1d3", "12345678901234567890", "9007199254740993", "0.1234567890123456789", "", None, "abc"]
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(EDGE_NUMBERS, dtype="str"), pd.Series(EDGE_NUMBERS, dtype=object),
+    pd.Series([v for v in EDGE_NUMBERS if v not in (" 2", "3 ", "0x10", "1_000", "1d3", "abc", "")], dtype="str"),  # Arrow's path
+    pd.Series(np.random.default_rng(0).normal(size=2000) * 10.0 ** np.random.default_rng(1).integers(-300, 300, 2000)).astype(str),
+    pd.Series([1, None, 3], dtype="Int64"), pd.Series([1.5, np.nan, -0.0]), pd.Series([True, False]), pd.Series([2**53 + 1, 5]),
+    pd.Series([1, "2", 3.5, None], dtype=object), pd.Series([], dtype="str"),
+])  # fmt: skip
+def test_numbers_parse_as_pandas_to_numeric_parses_them_to_the_bit(column):
+    from schemas.dataset import parse_numbers
+
+    expected = pd.to_numeric(column, errors="coerce").astype(float).to_numpy()
+    parsed = parse_numbers(column.set_axis(np.arange(len(column)) + 7))
+    assert list(parsed.index) == list(np.arange(len(column)) + 7)
+    got = parsed.to_numpy()
+    assert np.array_equal(got, expected, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(expected))
