@@ -122,7 +122,7 @@ def validate_rows(
         raise DatasetError(f"feature column(s) {missing} not found; columns are {columns}")
     extra = [c for c in columns if c not in schema.columns and c != id_column]
     numeric = [c for c in features if _kind(schema, c) == "numeric"] + ([target] if task == "regression" else [])
-    coerced = frame.copy()
+    coerced = frame.copy(deep=False)  # copy-on-write (pandas 3): columns are replaced below, the caller's frame is untouched
     reasons: dict[object, list[str]] = {}
     for name in features:
         meta = schema.columns[name].metadata or {}
