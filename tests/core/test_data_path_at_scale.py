@@ -138,3 +138,19 @@ def test_numbers_parse_as_pandas_to_numeric_parses_them_to_the_bit(column):
     assert list(parsed.index) == list(np.arange(len(column)) + 7)
     got = parsed.to_numpy()
     assert np.array_equal(got, expected, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(expected))
+
+
+def test_the_reference_distance_scales_only_the_rows_it_draws_and_gives_the_same_numbers():
+    from lossval.reference import reference_distance
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
+    mixed = X.assign(k=rng.choice(["x", "y", "z"], 600), f=rng.random(600) < 0.3)
+    # the numbers the version that scaled every training row first gave (commit 70a12aa)
+    numeric = reference_distance(X, X.iloc[:80] + 0.5, seed=3)
+    assert numeric == pytest.approx({"reference_distance": 1.1667524576, "train_distance": 0.6256653666, "reference_distance_ratio": 1.8648186711})
+    assert reference_distance(X.to_numpy(), X.iloc[:80].to_numpy() + 0.5, seed=3) == numeric
+    assert reference_distance(mixed, mixed.iloc[:80], seed=3) == pytest.approx(
+        {"reference_distance": 0.9413219690, "train_distance": 0.9951528906, "reference_distance_ratio": 0.9459068830})
+    with pytest.raises(ValueError, match="missing"):  # a missing cell anywhere is still refused, not only in the rows drawn
+        reference_distance(mixed.assign(k=mixed["k"].where(mixed.index != 599)), mixed.iloc[:80], seed=3)
