@@ -53,6 +53,7 @@ from bench.common import BUNDLED, REPO, machine, read_frame
 DEFAULT_OUT = REPO / "bench" / "results" / "flow_scale.csv"
 FEATURES = ["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer"]
 UNIT = [c for c in FEATURES if c != "day"]  # the [0, 1] columns of ElectricityExample
+GENERATE_CHUNK = 1_000_000
 
 
 def make_input(n: int, folder: Path, *, seed: int = 0, jitter: float = 0.01) -> tuple[Path, Path]:
@@ -68,27 +69,35 @@ def make_input(n: int, folder: Path, *, seed: int = 0, jitter: float = 0.01) -> 
     if raw.exists():
         return raw, ref
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    rows = rng.integers(0, len(source), n)
-    X = np.clip(source[UNIT].to_numpy()[rows] + rng.normal(0, jitter, (n, len(UNIT))), 0, 1).round(6)
-    frame = pd.DataFrame(X, columns=UNIT)
-    frame.insert(1, "day", source["day"].to_numpy()[rows].astype(np.int64))
-    target = source["target"].to_numpy()[rows].astype(object)
-    flip = rng.random(n) < 0.1
-    target[flip] = np.where(target[flip] == "UP", "DOWN", "UP")
-    frame["target"] = target
-    frame = frame[[*FEATURES, "target"]]
-    dup = rng.random(n) < 0.001  # exact copies of the previous row: schema:duplicate_id
-    frame.iloc[np.flatnonzero(dup[1:]) + 1] = frame.iloc[np.flatnonzero(dup[1:])].to_numpy()
-    table = pa.Table.from_pandas(frame.astype({c: "string" for c in frame.columns}), preserve_index=False)
-    blank = rng.random(n) < 0.0005  # an empty cell: schema:not_nullable
-    far = rng.random(n) < 0.0005  # a price of 3.5: schema:less_than_or_equal_to
-    cols = {c: table.column(c).to_numpy(zero_copy_only=False).astype(object) for c in table.column_names}
-    cols["vicprice"][blank] = None
-    cols["nswprice"][far] = "3.5"
-    pcsv.write_csv(pa.table({c: pa.array(v, type=pa.string()) for c, v in cols.items()}), raw,
-                   pcsv.WriteOptions(quoting_style="none"))
+    rng = np.random.default_rng(seed)  # its own stream: the same rows whether or not the reference was made now
+    tmp = raw.with_suffix(".tmp")
+    schema = pa.schema([(c, pa.string()) for c in [*FEATURES, "target"]])
+    with pcsv.CSVWriter(tmp, schema, write_options=pcsv.WriteOptions(quoting_style="none")) as writer:
+        for start in range(0, n, GENERATE_CHUNK):  # bounded memory at 10^7 rows
+            size = min(GENERATE_CHUNK, n - start)
+            rows = rng.integers(0, len(source), size)
+            X = np.clip(source[UNIT].to_numpy()[rows] + rng.normal(0, jitter, (size, len(UNIT))), 0, 1).round(6)
+            frame = pd.DataFrame(X, columns=UNIT)
+            frame.insert(1, "day", source["day"].to_numpy()[rows].astype(np.int64))
+            target = source["target"].to_numpy()[rows].astype(object)
+            flip = rng.random(size) < 0.1
+            target[flip] = np.where(target[flip] == "UP", "DOWN", "UP")
+            frame["target"] = target
+            frame = frame[[*FEATURES, "target"]]
+            dup = rng.random(size) < 0.001  # exact copies of the previous row: schema:duplicate_id
+            frame.iloc[np.flatnonzero(dup[1:]) + 1] = frame.iloc[np.flatnonzero(dup[1:])].to_numpy()
+            table = pa.Table.from_pandas(frame.astype({c: "string" for c in frame.columns}), preserve_index=False)
+            blank = rng.random(size) < 0.0005  # an empty cell: schema:not_nullable
+            far = rng.random(size) < 0.0005  # a price of 3.5: schema:less_than_or_equal_to
+            table = table.set_column(table.column_names.index("vicprice"), "vicprice",
+                                     pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), table.column("vicprice")))
+            table = table.set_column(table.column_names.index("nswprice"), "nswprice",
+                                     pc.if_else(pa.array(far), pa.scalar("3.5"), table.column("nswprice")))
+            writer.write_table(table.cast(schema))
+    tmp.rename(raw)
     return raw, ref
 
 
