@@ -27,6 +27,7 @@ flow's order, and reports per step the wall seconds and the peak RSS
 
     python -m bench.flow_scale --rows 100000 1000000          # each size in its own child process
     python -m bench.flow_scale --rows 10000000 --value-epochs 1 --max-gib 12
+    python -m bench.flow_scale --table                          # the markdown table of the CSV
 
 Each size runs in a fresh child process (its memory is its own); a child whose RSS passes ``--max-gib``
 is killed and the step it was in is reported. Results are appended to ``bench/results/flow_scale.csv``.
@@ -292,6 +293,24 @@ def profile(n: int, *, work: Path, value_epochs: int | None, retrain: bool, max_
     return steps.rows
 
 
+def markdown(results: pd.DataFrame) -> str:
+    """One row per step, one column per (rows, label): ``seconds / peak MiB``; the last row is the steps' sum and the
+    largest peak."""
+    results = results.assign(label=results["label"].fillna("").astype(str)).drop_duplicates(["rows", "label", "step"], keep="last")
+    steps = list(dict.fromkeys(results["step"]))
+    keys = list(dict.fromkeys(zip(results["rows"], results["label"])))
+    head = "| step | " + " | ".join(f"{n:,} rows, {label} (s / MiB)" for n, label in keys) + " |"
+    lines = [head, "|---|" + "---|" * len(keys)]
+    for step in [*steps, "all"]:
+        cells = []
+        for n, label in keys:
+            part = results[(results["rows"] == n) & (results["label"] == label)]
+            row = part if step == "all" else part[part["step"] == step]
+            cells.append("-" if row.empty else f"{row['seconds'].sum():.1f} / {int(row['peak_rss_mib'].max()):,}")
+        lines.append(f"| {'**all steps** (sum / largest peak)' if step == 'all' else step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -301,8 +320,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-gib", type=float, default=12.0, help="kill a size's child process above this RSS")
     parser.add_argument("--label", default="", help="e.g. before / after, written to the CSV")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--table", action="store_true", help="print the markdown table of --out's results and exit")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(pd.read_csv(args.out)))
+        return
     status = args.work / f"status-{args.child or 0}.json"
     if args.child:
         profile(args.child, work=args.work, value_epochs=args.value_epochs, retrain=args.retrain, max_gib=args.max_gib, status=status)
