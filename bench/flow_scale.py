@@ -27,6 +27,7 @@ flow's order, and reports per step the wall seconds and the peak RSS
 
     python -m bench.flow_scale --rows 100000 1000000          # each size in its own child process
     python -m bench.flow_scale --rows 10000000 --value-epochs 1 --max-gib 12
+    python -m bench.flow_scale --rows 10000000 --stand-in-values     # the data path alone, random values in place of the fit
     python -m bench.flow_scale --table                          # the markdown table of the CSV
 
 Each size runs in a fresh child process (its memory is its own); a child whose RSS passes ``--max-gib``
@@ -138,7 +139,8 @@ class Steps:
         return out
 
 
-def profile(n: int, *, work: Path, value_epochs: int | None, retrain: bool, max_gib: float, status: Path) -> list[dict[str, Any]]:
+def profile(n: int, *, work: Path, value_epochs: int | None, retrain: bool, max_gib: float, status: Path,
+            stand_in_values: bool = False) -> list[dict[str, Any]]:
     """Every step of the data path at ``n`` rows, in this process (module doc)."""
     import torch
 
@@ -225,7 +227,19 @@ def profile(n: int, *, work: Path, value_epochs: int | None, retrain: bool, max_
                                       "transport_part": lv.parts_["transport_part"].to_numpy()[is_canary]})
         return values, canary_values
 
-    values, canary_values = steps.run("value", value)
+    def stand_in() -> tuple[pd.DataFrame, pd.DataFrame]:  # --stand-in-values: the data path without the fit
+        rng = np.random.default_rng(0)
+        n_train, n_canary = len(split["train"]), 2 * int(round(0.3 * len(split["reference"]) / 2))
+        parts = pd.DataFrame({"loss_part": rng.gamma(1.0, size=n_train), "transport_part": rng.gamma(1.0, size=n_train)})
+        values = pd.DataFrame({ROW_ID: split["train"][ROW_ID].astype(str).to_numpy(), "value": rng.normal(1.0, 0.2, n_train),
+                               "loss_part": parts["loss_part"].to_numpy(), "transport_part": parts["transport_part"].to_numpy(),
+                               "reason": row_reasons(parts).to_numpy()})
+        kind = np.where(np.arange(n_canary) < n_canary // 2, "clean", "labels")
+        canary_values = pd.DataFrame({"kind": kind, "value": rng.normal(1.0, 0.2, n_canary) - 0.5 * (kind != "clean"),
+                                      "loss_part": rng.gamma(1.0, size=n_canary), "transport_part": rng.gamma(1.0, size=n_canary)})
+        return values, canary_values
+
+    values, canary_values = steps.run("value (stand-in)" if stand_in_values else "value", stand_in if stand_in_values else value)
 
     def decide():
         pooled = pd.concat([values[["value", "loss_part", "transport_part"]], canary_values[["value", "loss_part", "transport_part"]]],
@@ -317,6 +331,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/lossval-flow-scale"), help="generated inputs and outputs")
     parser.add_argument("--value-epochs", type=int, default=None, help="override large_data_settings' epochs (time-bounded runs)")
     parser.add_argument("--retrain", action="store_true", help="also time one downstream MLP fit")
+    parser.add_argument("--stand-in-values", action="store_true",
+                        help="seeded random values instead of the LossVal fit: the data path alone (e.g. its memory at 10^7 rows)")
     parser.add_argument("--max-gib", type=float, default=12.0, help="kill a size's child process above this RSS")
     parser.add_argument("--label", default="", help="e.g. before / after, written to the CSV")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -328,13 +344,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     status = args.work / f"status-{args.child or 0}.json"
     if args.child:
-        profile(args.child, work=args.work, value_epochs=args.value_epochs, retrain=args.retrain, max_gib=args.max_gib, status=status)
+        profile(args.child, work=args.work, value_epochs=args.value_epochs, retrain=args.retrain, max_gib=args.max_gib, status=status,
+                stand_in_values=args.stand_in_values)
         return
     print(f"machine: {machine()}; load {os.getloadavg()}", flush=True)
     args.work.mkdir(parents=True, exist_ok=True)
     for n in args.rows:
         cmd = [sys.executable, "-m", "bench.flow_scale", "--child", str(n), "--work", str(args.work), "--max-gib", str(args.max_gib)]
         cmd += (["--value-epochs", str(args.value_epochs)] if args.value_epochs else []) + (["--retrain"] if args.retrain else [])
+        cmd += ["--stand-in-values"] if args.stand_in_values else []
         started = time.perf_counter()
         code = subprocess.run(cmd, cwd=REPO).returncode
         state = json.loads((args.work / f"status-{n}.json").read_text())
