@@ -227,11 +227,12 @@ def profile(n: int, *, work: Path, value_epochs: int | None, retrain: bool, max_
                                       "transport_part": lv.parts_["transport_part"].to_numpy()[is_canary]})
         return values, canary_values
 
-    def stand_in() -> tuple[pd.DataFrame, pd.DataFrame]:  # --stand-in-values: the data path without the fit
+    def stand_in() -> tuple[pd.DataFrame, pd.DataFrame]:  # --stand-in-values: the data path without the fit, 8 % flagged
         rng = np.random.default_rng(0)
         n_train, n_canary = len(split["train"]), 2 * int(round(0.3 * len(split["reference"]) / 2))
         parts = pd.DataFrame({"loss_part": rng.gamma(1.0, size=n_train), "transport_part": rng.gamma(1.0, size=n_train)})
-        values = pd.DataFrame({ROW_ID: split["train"][ROW_ID].astype(str).to_numpy(), "value": rng.normal(1.0, 0.2, n_train),
+        low = 0.5 * (rng.random(n_train) < 0.08)  # 8 % of the rows score like the corrupted canaries: a night's quarantine
+        values = pd.DataFrame({ROW_ID: split["train"][ROW_ID].astype(str).to_numpy(), "value": rng.normal(1.0, 0.2, n_train) - low,
                                "loss_part": parts["loss_part"].to_numpy(), "transport_part": parts["transport_part"].to_numpy(),
                                "reason": row_reasons(parts).to_numpy()})
         kind = np.where(np.arange(n_canary) < n_canary // 2, "clean", "labels")
