@@ -312,8 +312,11 @@ def markdown(results: pd.DataFrame) -> str:
     """One row per step, one column per (rows, label): ``seconds / peak MiB``; the last row is the steps' sum and the
     largest peak."""
     results = results.assign(label=results["label"].fillna("").astype(str)).drop_duplicates(["rows", "label", "step"], keep="last")
-    steps = list(dict.fromkeys(results["step"]))
-    keys = list(dict.fromkeys(zip(results["rows"], results["label"])))
+    order = ["read", "row_ids", "validate", "save_work", "reference", "value", "value (stand-in)", "decide", "quarantine", "retrain",
+             "report", "publish", "record"]
+    steps = sorted(dict.fromkeys(results["step"]), key=lambda s: order.index(s) if s in order else len(order))
+    labels = list(dict.fromkeys(results["label"]))
+    keys = sorted(dict.fromkeys(zip(results["rows"], results["label"])), key=lambda k: (k[0], labels.index(k[1])))
     head = "| step | " + " | ".join(f"{n:,} rows, {label} (s / MiB)" for n, label in keys) + " |"
     lines = [head, "|---|" + "---|" * len(keys)]
     for step in [*steps, "all"]:
