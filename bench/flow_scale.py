@@ -50,59 +50,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.common import BUNDLED, REPO, machine, read_frame
+from bench.common import REPO, machine
+from bench.flow_input import FEATURES, make_input
 
 DEFAULT_OUT = REPO / "bench" / "results" / "flow_scale.csv"
-FEATURES = ["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer"]
-UNIT = [c for c in FEATURES if c != "day"]  # the [0, 1] columns of ElectricityExample
-GENERATE_CHUNK = 1_000_000
-
-
-def make_input(n: int, folder: Path, *, seed: int = 0, jitter: float = 0.01) -> tuple[Path, Path]:
-    """The raw CSV of ``n`` rows and the 2000-row trusted reference file (module doc); cached by size and seed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    raw, ref = folder / f"elec2-{n}-s{seed}.csv", folder / f"elec2-reference-s{seed}.csv"
-    source = read_frame("electricity", BUNDLED)
-    rng = np.random.default_rng(seed)
-    if not ref.exists():
-        ref_rows = source.sample(2000, replace=True, random_state=seed).reset_index(drop=True)
-        ref_rows[UNIT] = np.clip(ref_rows[UNIT].to_numpy() + rng.normal(0, jitter, (2000, len(UNIT))), 0, 1).round(6)
-        ref_rows.to_csv(ref, index=False)
-    if raw.exists():
-        return raw, ref
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    rng = np.random.default_rng(seed)  # its own stream: the same rows whether or not the reference was made now
-    tmp = raw.with_suffix(".tmp")
-    schema = pa.schema([(c, pa.string()) for c in [*FEATURES, "target"]])
-    with pcsv.CSVWriter(tmp, schema, write_options=pcsv.WriteOptions(quoting_style="none")) as writer:
-        for start in range(0, n, GENERATE_CHUNK):  # bounded memory at 10^7 rows
-            size = min(GENERATE_CHUNK, n - start)
-            rows = rng.integers(0, len(source), size)
-            X = np.clip(source[UNIT].to_numpy()[rows] + rng.normal(0, jitter, (size, len(UNIT))), 0, 1).round(6)
-            frame = pd.DataFrame(X, columns=UNIT)
-            frame.insert(1, "day", source["day"].to_numpy()[rows].astype(np.int64))
-            target = source["target"].to_numpy()[rows].astype(object)
-            flip = rng.random(size) < 0.1
-            target[flip] = np.where(target[flip] == "UP", "DOWN", "UP")
-            frame["target"] = target
-            frame = frame[[*FEATURES, "target"]]
-            dup = rng.random(size) < 0.001  # exact copies of the previous row: schema:duplicate_id
-            frame.iloc[np.flatnonzero(dup[1:]) + 1] = frame.iloc[np.flatnonzero(dup[1:])].to_numpy()
-            table = pa.Table.from_pandas(frame.astype({c: "string" for c in frame.columns}), preserve_index=False)
-            blank = rng.random(size) < 0.0005  # an empty cell: schema:not_nullable
-            far = rng.random(size) < 0.0005  # a price of 3.5: schema:less_than_or_equal_to
-            table = table.set_column(table.column_names.index("vicprice"), "vicprice",
-                                     pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), table.column("vicprice")))
-            table = table.set_column(table.column_names.index("nswprice"), "nswprice",
-                                     pc.if_else(pa.array(far), pa.scalar("3.5"), table.column("nswprice")))
-            writer.write_table(table.cast(schema))
-    tmp.rename(raw)
-    return raw, ref
-
-
 class Steps:
     """Per-step wall seconds and peak RSS (MiB), with a sampler that kills the process above ``max_gib``."""
 
@@ -311,7 +262,7 @@ def profile(n: int, *, work: Path, value_epochs: int | None, retrain: bool, max_
 def markdown(results: pd.DataFrame) -> str:
     """One row per step, one column per (rows, label): ``seconds / peak MiB``; the last row is the steps' sum and the
     largest peak."""
-    results = results.assign(label=results["label"].fillna("").astype(str)).drop_duplicates(["rows", "label", "step"], keep="last")
+    results = results.assign(label=results["label"].astype(object).where(results["label"].notna(), "").astype(str)).drop_duplicates(["rows", "label", "step"], keep="last")
     order = ["read", "row_ids", "validate", "save_work", "reference", "value", "value (stand-in)", "decide", "quarantine", "retrain",
              "report", "publish", "record"]
     steps = sorted(dict.fromkeys(results["step"]), key=lambda s: order.index(s) if s in order else len(order))
