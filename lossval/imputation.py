@@ -77,7 +77,7 @@ class Imputer:
             The filled frame (same rows and index, indicator columns inserted) and
             ``{column: cells filled}`` for every column in ``columns``.
         """
-        out = frame.copy()
+        out = frame.copy(deep=False)  # copy-on-write (pandas 3): filled columns are replaced, the caller's frame is untouched
         counts = {c: int(frame[c].isna().sum()) for c in columns}
         for c in columns:
             out[c] = _filled(frame[c], self.fill[c]) if counts[c] else _settled(frame[c])

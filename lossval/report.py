@@ -43,15 +43,37 @@ def value_histogram(values: np.ndarray, flagged: np.ndarray, threshold: float) -
     return _png(fig)
 
 
+#: Most schema failures the report lists (a file with 10 % bad rows of 10^7 would otherwise make a 1 GB page).
+SCHEMA_ROWS = 1000
+#: Most points :func:`sorted_values` draws: a 700-pixel-wide plot shows no more (10^6 markers took 40 s to draw).
+SORTED_POINTS = 5000
+
+
 def sorted_values(values: np.ndarray, flagged: np.ndarray, threshold: float) -> bytes:
-    """Values sorted from lowest to highest, with the threshold."""
+    """Values sorted from lowest to highest, with the threshold.
+
+    Args:
+        values: (N,) row values; flagged: (N,) bool, quarantined rows (drawn red).
+        threshold: drawn as a line (NaN = none).
+
+    Beyond :data:`SORTED_POINTS` rows, evenly spaced ranks are drawn (at their true rank, the lowest
+    and highest rows and the first and last quarantined one among them), so the plot costs the same at
+    any N.
+    """
     order = np.argsort(values, kind="stable")
+    n = len(values)
+    rank = np.arange(n)
+    if n > SORTED_POINTS:
+        marked = np.flatnonzero(flagged[order])
+        ends = [marked[0], marked[-1]] if len(marked) else []
+        rank = np.unique(np.concatenate([np.linspace(0, n - 1, SORTED_POINTS).round().astype(np.int64), ends]).astype(np.int64))
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    rank = np.arange(len(values))
-    ax.scatter(rank, values[order], s=3, c=np.where(flagged[order], _DROP, _KEEP))
+    shown = order[rank]
+    ax.scatter(rank, values[shown], s=3, c=np.where(flagged[shown], _DROP, _KEEP))
     if np.isfinite(threshold):
         ax.axhline(threshold, color=_LINE, linestyle="--", linewidth=1)
-    ax.set(xlabel="rows, sorted by value", ylabel="value", title="Sorted values and threshold")
+    title = "Sorted values and threshold" + (f" ({len(rank):,} of {n:,} rows drawn)" if len(rank) < n else "")
+    ax.set(xlabel="rows, sorted by value", ylabel="value", title=title)
     return _png(fig)
 
 
@@ -117,7 +139,7 @@ class ReportData:
     by_reason: pd.DataFrame | None = None  # lossval.health.breakdown
     by_class: pd.DataFrame | None = None
     changes: Mapping[str, int] | None = None  # lossval.health.changes
-    schema_failures: pd.DataFrame | None = None  # every schema-quarantined row: row_id, reason, columns...
+    schema_failures: pd.DataFrame | None = None  # every schema-quarantined row: row_id, reason, columns... (first SCHEMA_ROWS shown)
     links: Mapping[str, str] = field(default_factory=dict)  # label -> URL (e.g. the MLflow run)
 
 
@@ -167,7 +189,10 @@ def render_html(data: ReportData) -> str:
         tables += "<div><h2>Against the previous run of this dataset</h2><p>No previous run of this dataset.</p></div>"
     schema = ""
     if data.schema_failures is not None and not data.schema_failures.empty:
-        schema = f"<h2>Rows that failed the schema ({len(data.schema_failures)})</h2>{_table(data.schema_failures)}"
+        failures = data.schema_failures
+        shown = "" if len(failures) <= SCHEMA_ROWS else (
+            f"<p>The first {SCHEMA_ROWS:,} of {len(failures):,} are shown; every one is in the snapshot's quarantine.parquet.</p>")
+        schema = f"<h2>Rows that failed the schema ({len(failures)})</h2>{shown}{_table(failures.head(SCHEMA_ROWS))}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.title)}</title>
 <style>
