@@ -62,13 +62,13 @@ def split_reference(project: Project, *, valid: pd.DataFrame, features: list[str
     if len(train) < 2:
         raise DatasetError(f"only {len(train)} rows left to value after taking the reference set")
     if base.task == "classification":
-        train_classes, ref_classes = set(train[base.target]), set(reference[base.target])
+        train_classes, ref_classes = set(train[base.target].unique()), set(reference[base.target].unique())  # unique(): fast on Arrow strings
         if len(train_classes) < 2:
             only = next(iter(train_classes))
             raise DatasetError(f"the data has a single class {only!r}; classification needs at least 2")
         if missing := sorted(train_classes - ref_classes):
             raise DatasetError(f"reference set lacks classes present in the data: {missing}; every class needs reference rows")
-        if unseen := sorted((ref_classes | set(test[base.target])) - train_classes):
+        if unseen := sorted((ref_classes | set(test[base.target].unique())) - train_classes):
             raise DatasetError(f"reference set has classes never seen in the data: {unseen}")
     # missing feature cells (the `impute` policy): filled from the training rows only, plus indicators
     try:

@@ -1,11 +1,17 @@
 """The flow's Prefect tasks: each is a stage of pipeline/stages.py (the very function a DVC stage runs),
-given a name, retries where a service may blip, and nothing else."""
+given a name, retries where a service may blip, and nothing else. Nothing is cached (a stage's inputs are
+files, not arguments): no cache key is computed, so Prefect never hashes a tracker or a large object."""
 
 from __future__ import annotations
 
-from prefect import task
+from functools import partial
+
+from prefect import task as prefect_task
+from prefect.cache_policies import NO_CACHE
 
 from pipeline import snapshot, stages
+
+task = partial(prefect_task, cache_policy=NO_CACHE)
 
 ingest = task(stages.ingest, name="ingest")
 validate = task(stages.validate, name="validate")
