@@ -41,6 +41,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -283,7 +284,8 @@ def markdown(results: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/lossval-flow-scale"), help="generated inputs and outputs")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lossval-flow-scale",
+                        help="generated inputs and outputs (default: <temp folder>/lossval-flow-scale)")
     parser.add_argument("--value-epochs", type=int, default=None, help="override large_data_settings' epochs (time-bounded runs)")
     parser.add_argument("--retrain", action="store_true", help="also time one downstream MLP fit")
     parser.add_argument("--stand-in-values", action="store_true",
