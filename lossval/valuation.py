@@ -57,6 +57,7 @@ from lossval.loss import LossValLoss, row_losses
 from lossval.model import TabularNetwork, epoch_batches
 from lossval.ot import SOLVERS, SinkhornToReference, chunk_entries, diameter_bound
 from lossval.row_weights import OPTIMIZERS, WeightStepper
+from lossval.scoring import tie_free_values
 from lossval.tabular import MAX_LEVELS
 
 WEIGHT_UPDATES: tuple[str, ...] = ("per_epoch", "per_batch")
@@ -121,8 +122,10 @@ class LossVal(TabularNetwork):
             feature (default 32; rarer levels pool into ``other``). The OT ground cost then weighs
             a category change like a one-standard-deviation change of a numeric feature
             (squared distance 1 each).
+        tie_break: ``values_`` are the weights with their ties (the floor) broken by the parts
+            (:func:`lossval.scoring.tie_free_values`); ``False``: the weights themselves (:meth:`paper`).
 
-    Learned attributes: ``values_`` (Series, index of ``X_train``), ``model_``
+    Learned attributes: ``values_`` (Series, index of ``X_train``), ``weights_`` (the learned weights), ``model_``
     (the trained network), ``history_`` (per-epoch metrics), ``parts_``
     (per-row mean loss ``loss_part`` and mean OT gradient ``transport_part``
     over training; :func:`lossval.reasons.row_reasons` reads them), ``diameter_``.
@@ -160,6 +163,7 @@ class LossVal(TabularNetwork):
         reference_rows: int | None = None,
         ot_batch_size: int | None = None,
         max_levels: int = MAX_LEVELS,
+        tie_break: bool = True,
     ) -> None:
         super().__init__(
             task,
@@ -204,6 +208,7 @@ class LossVal(TabularNetwork):
         if not self.min_weight < 1 < self.max_weight:
             raise ValueError(f"need min_weight < 1 < max_weight, got {min_weight!r} and {max_weight!r}")
         self.clip_weights = bool(clip_weights)
+        self.tie_break = bool(tie_break)
         if not self.clip_weights and (self.normalize_masses or self.weight_updates != "per_batch"):
             raise ValueError(
                 "clip_weights=False needs normalize_masses=False and weight_updates='per_batch' (the authors' "
@@ -229,7 +234,7 @@ class LossVal(TabularNetwork):
         """
         settings: dict[str, Any] = dict(
             weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
-            ot_power=2.0, solver="geomloss", clip_weights=False,
+            ot_power=2.0, solver="geomloss", clip_weights=False, tie_break=False,
         )  # fmt: skip
         return cls(task, **{**settings, **overrides})
 
@@ -282,7 +287,7 @@ class LossVal(TabularNetwork):
             final = weights.detach()
         self.model_ = net.eval()
         values = final.double().cpu().numpy()
-        self.values_ = pd.Series(values, index=index, name="value")
+        self.weights_ = pd.Series(values, index=index, name="weight")
         self.parts_ = pd.DataFrame(
             {
                 "loss_part": (state.loss_sum / self.epochs).double().cpu().numpy(),
@@ -290,6 +295,8 @@ class LossVal(TabularNetwork):
             },
             index=index,
         )
+        parts = {k: self.parts_[k].to_numpy() for k in ("loss_part", "transport_part")}
+        self.values_ = pd.Series(tie_free_values(values, **parts) if self.tie_break else values, index=index, name="value")
         self.history_ = pd.DataFrame(self._history)
         return self
 
