@@ -21,9 +21,26 @@ import torch
 
 from bench.common import CLASSIFICATION, REGRESSION, REPO, datasets_dir, load
 from bench.parts_value import DEVELOPMENT
-from bench.methods import test_score
+from bench.methods import Cell, test_score
 from bench.quality import Spec, make_cell
 from lossval import LossVal
+
+
+def dump_cell(cell: Cell, path: Path, *, epochs: int = 30, loss_only: bool = False) -> None:
+    """Fit the default ``LossVal`` on one cell (the quality benchmark's seed) and save its weights, parts,
+    truth, test score and fit seconds to ``path`` (``.npz``); ``loss_only``: also the ablation's weights."""
+    seed = cell.seed % (2**31)
+    started = time.perf_counter()
+    lv = LossVal(cell.task, epochs=epochs, random_state=seed, progress=False, device="cpu")
+    lv.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
+    seconds = time.perf_counter() - started
+    extra = {}
+    if loss_only:
+        lo = LossVal(cell.task, epochs=epochs, combine="loss_only", random_state=seed, progress=False, device="cpu")
+        extra["loss_only"] = lo.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val).values_.to_numpy()
+    np.savez(path, weight=getattr(lv, "weights_", lv.values_).to_numpy(), loss_part=lv.parts_["loss_part"].to_numpy(),
+             transport_part=lv.parts_["transport_part"].to_numpy(), noise=cell.noise.astype(str), task=cell.task,
+             test_score=test_score(lv, cell), seconds=seconds, **extra)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,19 +68,8 @@ def main(argv: list[str] | None = None) -> None:
                     if name not in data:
                         data[name] = load(name, folder)
                     X, y, task = data[name]
-                    cell = make_cell(Spec(args.setting, name, kind, rate, rep), X, y, task)
                     started = time.perf_counter()
-                    seed = cell.seed % (2**31)
-                    lv = LossVal(task, random_state=seed, progress=False, device="cpu")
-                    lv.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
-                    seconds = time.perf_counter() - started
-                    extra = {}
-                    if not args.reported:
-                        lo = LossVal(task, combine="loss_only", random_state=seed, progress=False, device="cpu")
-                        extra["loss_only"] = lo.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val).values_.to_numpy()
-                    np.savez(path, weight=getattr(lv, "weights_", lv.values_).to_numpy(), loss_part=lv.parts_["loss_part"].to_numpy(),
-                             transport_part=lv.parts_["transport_part"].to_numpy(), noise=cell.noise.astype(str), task=task,
-                             test_score=test_score(lv, cell), seconds=seconds, **extra)  # fmt: skip
+                    dump_cell(make_cell(Spec(args.setting, name, kind, rate, rep), X, y, task), path, loss_only=not args.reported)
                     print(f"{path.name} {time.perf_counter() - started:.1f}s", flush=True)
 
 
