@@ -10,7 +10,7 @@ section 2.9). Methods:
 ``lossval``
     the default value: the weights with their ties broken by the parts;
 ``lv[tie_break=False]``
-    the weights themselves (the default before issue 14's second round).
+    the weights themselves, from the same fit (the default value before issue 14's second round).
 
 Label-noise cells are written under both settings (LossVal never reads the validation labels).
 
