@@ -30,7 +30,9 @@ HEADER = "| method | cls labels | cls features | cls mixed | reg labels | reg fe
 METRICS = ["f1", "f1_flags", "auroc", "precision_at_k"]
 CELL = ["task", "dataset", "kind", "rate"]
 #: Mean F1 in the "paper" setting over 6 datasets x 4 rates x 25 runs, from the authors' result files (issue 3).
-#: Two of the six datasets per task are not available offline; per-dataset published figures are not in this repo.
+#: Two of the six datasets per task are not available offline. Per-dataset published figures exist only as the
+#: authors' raw per-run result files (one row per run, 0.1-0.5 MB per dataset and noise kind); they were not
+#: aggregated here, so no table shows a per-dataset anchor (docs/benchmarks.md, section 2.9, item 5).
 ANCHORS = {
     "LossVal (paper, 30 epochs), published, 6 datasets": (0.544, 0.204, 0.371, 0.464, 0.256, 0.354),
     "best other method in the paper, published, 6 datasets": (0.355, 0.329, 0.298, 0.247, 0.415, 0.255),
@@ -38,9 +40,10 @@ ANCHORS = {
 ANCHOR_NOTES = {1: " (LAVA)", 4: " (LAVA)"}
 TARGET = tuple(max(values) for values in zip(*ANCHORS.values()))
 DEFAULT = "lossval"
-#: The methods of the per-dataset tables: the default, the authors' variant (exact, and clipped as run
-#: before issue 14), the loss-only ablation, and both cleanlab baselines.
-FOCUS = (DEFAULT, "paper", "paper[clip_weights=True]", "loss_only", *CLEANLAB)
+#: The methods of the per-dataset tables: the default, its raw weights (the default before issue 14's
+#: second round), the authors' variant (exact, and clipped as run before issue 14), the loss-only
+#: ablation, and both cleanlab baselines.
+FOCUS = (DEFAULT, "lv[tie_break=False]", "paper", "paper[clip_weights=True]", "loss_only", *CLEANLAB)
 
 
 def _fmt(value: float) -> str:
@@ -57,7 +60,8 @@ def _triple(row: pd.Series | None, f1: str = "f1") -> str:
 
 
 def method_order(methods: list[str]) -> list[str]:
-    known = [m for m in DEFAULT_METHODS if m in methods]
+    known = [m for m in (DEFAULT, "lv[tie_break=False]", *DEFAULT_METHODS) if m in methods]
+    known = list(dict.fromkeys(known))
     return known + sorted(m for m in methods if m not in known)
 
 

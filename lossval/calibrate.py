@@ -28,10 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from lossval.canary import canary_auroc
-from lossval.reasons import robust_z
+from lossval.scoring import part_push
 from lossval.threshold import Decision
 
 #: Bootstrap repetitions of the count interval.
@@ -50,13 +49,9 @@ def tie_free_ranks(values: np.ndarray, *, loss_part: np.ndarray | None = None, t
     Ties left after that are broken by position (stable), so the ranks are a permutation of 0..N-1.
     """
     v = np.asarray(values, dtype=np.float64)
-    push = np.zeros(len(v))
-    for part in (loss_part, transport_part):
-        if part is not None:
-            p = np.asarray(part, dtype=np.float64)
-            if p.shape != v.shape:
-                raise ValueError(f"a part has shape {p.shape}, values have {v.shape}")
-            push += robust_z(pd.Series(p)).to_numpy()
+    push = part_push(loss_part=loss_part, transport_part=transport_part, n=len(v))
+    if push.shape != v.shape:
+        raise ValueError(f"a part has shape {push.shape}, values have {v.shape}")
     order = np.lexsort((-push, v))  # by value, then by push (descending)
     ranks = np.empty(len(v), dtype=np.int64)
     ranks[order] = np.arange(len(v))

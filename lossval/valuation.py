@@ -47,6 +47,7 @@ from lossval.ot import SOLVERS, SinkhornToReference, diameter_bound
 from lossval.per_batch import train_per_batch
 from lossval.per_epoch import train_per_epoch
 from lossval.row_weights import OPTIMIZERS, WeightStepper, epoch_metrics
+from lossval.scoring import tie_free_values
 from lossval.settings import AUTO, NORMALIZED_WEIGHT_LR, PAPER_BATCH, PAPER_EPOCHS, SMALL_TABLE_OT, Auto, check_auto_int
 from lossval.tabular import MAX_LEVELS
 
@@ -117,8 +118,9 @@ class LossVal(TabularNetwork):
             feature (default 32; rarer levels pool into ``other``). The OT ground cost then weighs
             a category change like a one-standard-deviation change of a numeric feature
             (squared distance 1 each).
+        tie_break: ``values_`` = the weights, ties (the floor) broken by the parts (:func:`lossval.scoring.tie_free_values`); False: the weights.
 
-    Learned attributes: ``values_`` (Series, index of ``X_train``), ``model_``
+    Learned attributes: ``values_`` (Series, index of ``X_train``), ``weights_`` (the learned weights), ``model_``
     (the trained network), ``history_`` (per-epoch metrics), ``parts_``
     (per-row mean loss ``loss_part`` and mean OT gradient ``transport_part``
     over training; :func:`lossval.reasons.row_reasons` reads them), ``diameter_``, ``settings_``
@@ -159,6 +161,7 @@ class LossVal(TabularNetwork):
         ot_batch_size: int | Auto | None = AUTO,
         ot_every: int | Auto = AUTO,
         max_levels: int = MAX_LEVELS,
+        tie_break: bool = True,
     ) -> None:
         super().__init__(
             task, epochs=epochs, batch_size=batch_size, lr=lr, hidden_layers=hidden_layers, activation=activation,
@@ -194,6 +197,7 @@ class LossVal(TabularNetwork):
         if not self.min_weight < 1 < self.max_weight:
             raise ValueError(f"need min_weight < 1 < max_weight, got {min_weight!r} and {max_weight!r}")
         self.clip_weights = bool(clip_weights)
+        self.tie_break = bool(tie_break)
         if not self.clip_weights and (self.normalize_masses or self.weight_updates != "per_batch"):
             raise ValueError(
                 "clip_weights=False needs normalize_masses=False and weight_updates='per_batch' (the authors' "
@@ -229,7 +233,7 @@ class LossVal(TabularNetwork):
         settings: dict[str, Any] = dict(
             weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
             ot_power=2.0, solver="geomloss", clip_weights=False, epochs=PAPER_EPOCHS, batch_size=PAPER_BATCH,
-            reference_rows=None, scaling=SMALL_TABLE_OT["scaling"],
+            reference_rows=None, scaling=SMALL_TABLE_OT["scaling"], tie_break=False,
         )  # fmt: skip
         return cls(task, **{**settings, **overrides})
 
@@ -277,7 +281,8 @@ class LossVal(TabularNetwork):
             train_per_batch(self, net, weights, transport, X, Z, y, self._generator(seed), state)
             final = weights.detach()
         self.model_ = net.eval()
-        self.values_ = pd.Series(final.double().cpu().numpy(), index=index, name="value")
+        values = final.double().cpu().numpy()
+        self.weights_ = pd.Series(values, index=index, name="weight")
         self.parts_ = pd.DataFrame(
             {
                 "loss_part": (state.loss_sum / settings["epochs"]).double().cpu().numpy(),
@@ -285,6 +290,8 @@ class LossVal(TabularNetwork):
             },
             index=index,
         )
+        parts = {k: self.parts_[k].to_numpy() for k in ("loss_part", "transport_part")}
+        self.values_ = pd.Series(tie_free_values(values, **parts) if self.tie_break else values, index=index, name="value")
         self.history_ = pd.DataFrame(self._history)
         return self
 
