@@ -64,12 +64,12 @@ class Quarantine:
 def quarantine(cell: Cell, *, epochs: int, settings: Settings) -> Quarantine:
     """Value the training rows against the reference (``cell.X_val``) and decide as the pipeline does.
 
-    As ``pipeline.value``: canaries from ``quarantine.canary_share`` of the reference rows
+    As ``cleaning.value``: canaries from ``quarantine.canary_share`` of the reference rows
     (:func:`lossval.canary.make_canaries`; their sources leave the OT reference) are valued together with
-    the training rows. The decision is the pipeline's own, ``pipeline.quarantine.decide_values`` (tie-free
+    the training rows. The decision is the pipeline's own, ``cleaning.quarantine.decide_values`` (tie-free
     ranks shared with the canaries; ``calibrated`` by default); it flags training rows only.
     """
-    from pipeline.quarantine import decide_values
+    from cleaning.quarantine import decide_values
 
     q, n = settings.quarantine, len(cell.y_train)
     seed = cell.seed % (2**31)

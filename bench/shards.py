@@ -1,5 +1,5 @@
 """Sharded valuation: value K shards of a table separately against one reference set, as the flow does
-with ``value.shards: K`` (rows split by :func:`pipeline.value.shard_of`, a hash of the row id).
+with ``value.shards: K`` (rows split by :func:`cleaning.value.shard_of`, a hash of the row id).
 
 What a cluster of Prefect workers would do with a table too large for one
 machine (docs/scaling.md): split the rows into shards, give every worker one
@@ -57,7 +57,7 @@ def value(data: dict, rows: np.ndarray, seed: int, options: dict) -> np.ndarray:
 
 def cells(data: dict, *, shards: list[int], seed: int, options: dict, seed_check: bool = True) -> dict[int, dict[str, float]]:
     """One whole fit (and one with another seed), then each K of ``shards``: K shard fits split as the flow splits."""
-    from pipeline.value import shard_of
+    from cleaning.value import shard_of
 
     n = len(data["X_train"])
     noisy = data["noisy"]

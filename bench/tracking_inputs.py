@@ -1,4 +1,4 @@
-"""How long pipeline.tracking.Tracker takes to log the dataset inputs, against MLflow's own from_pandas (issue 13).
+"""How long cleaning.tracking.Tracker takes to log the dataset inputs, against MLflow's own from_pandas (issue 13).
 
     python -m bench.tracking_inputs --rows 1000000 10000000 --mlflow-rows 100000 --model
 
@@ -6,7 +6,7 @@ A synthetic frame (8 float columns, a 3-level categorical, a 2-class target) of 
 training input (reference and test: 1000 rows each) to a fresh sqlite store in a temporary folder. Prints
 wall and CPU seconds (CPU time is steadier on a shared machine); ``--mlflow-rows`` also times
 ``mlflow.data.from_pandas(...)`` + ``log_input`` on that many rows, which infers schema and digest from every row;
-``--model`` times logging the served models (pipeline.serving.log_label_model, a 1000-row classifier).
+``--model`` times logging the served models (cleaning.serving.log_label_model, a 1000-row classifier).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def timed(fn) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--model", action="store_true", help="also time logging the two label models (pipeline.serving)")
+    parser.add_argument("--model", action="store_true", help="also time logging the two label models (cleaning.serving)")
     parser.add_argument("--mlflow-rows", type=int, default=0, help="also time MLflow's from_pandas on this many rows (0: no)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
@@ -50,8 +50,8 @@ def main() -> None:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
         import mlflow
 
-        from pipeline.tracking import Tracker
-        from pipeline.project import Project
+        from cleaning.tracking import Tracker
+        from cleaning.project import Project
 
         project = Project.load(folder)
         small = frame(1000, seed=1)
@@ -65,7 +65,7 @@ def main() -> None:
             del train
         if args.model:
             from lossval.model import MLP, export_state
-            from pipeline.serving import log_label_model
+            from cleaning.serving import log_label_model
 
             features = small.drop(columns=["target"])
             state = export_state(MLP("classification", epochs=2, random_state=0, progress=False).fit(features, small["target"]))

@@ -7,10 +7,10 @@ from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from pipeline.failures import message
-from pipeline.project import Project
-from pipeline.quarantine import COUNT_KEYS
-from pipeline.retrain import HEADLINE
+from cleaning.failures import message
+from cleaning.project import Project
+from cleaning.quarantine import COUNT_KEYS
+from cleaning.retrain import HEADLINE
 
 WORST_ROWS = 50  # rows in the quarantine table artifact; the full table is in the snapshot and the MLflow run
 

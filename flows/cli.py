@@ -26,7 +26,7 @@ import sys
 from flows.commands import (
     _project, cmd_init, cmd_demo, cmd_quarantine, cmd_restore, cmd_snapshot, cmd_stage, cmd_repro, cmd_deploy, cmd_stop, cmd_ui,
 )
-from pipeline.failures import EXIT_UNRELIABLE  # a run whose results are published but whose canary self-test failed
+from cleaning.failures import EXIT_UNRELIABLE  # a run whose results are published but whose canary self-test failed
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -49,10 +49,10 @@ def _run_flow(**kwargs) -> tuple[dict, int]:
 
 
 def _print_summary(project, summary: dict) -> None:
-    from pipeline.report import summary_lines
-    from pipeline.retrain import Retrained, describe
-    from pipeline.secrets import redact
-    from pipeline.tracking import tracking_uri
+    from cleaning.report import summary_lines
+    from cleaning.retrain import Retrained, describe
+    from cleaning.secrets import redact
+    from cleaning.tracking import tracking_uri
 
     print(f"\nlossval-clean run {summary['run_name']}: tonight's health")
     print(summary_lines(summary["health"]))
@@ -154,12 +154,12 @@ def configure_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_environment()
     args = build_parser().parse_args(argv)
-    from pipeline.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_log_filter, message
+    from cleaning.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_log_filter, message
 
     install_log_filter()
     try:
         return args.func(args)
-    except Exception as e:  # expected failures: one line and their exit code (pipeline/failures.py); bugs: the traceback
+    except Exception as e:  # expected failures: one line and their exit code (cleaning/failures.py); bugs: the traceback
         code = exit_code(e)
         if code == EXIT_BUG:
             if not isinstance(e, (ValueError, RuntimeError, FileNotFoundError)):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def _project(args: argparse.Namespace):
-    from pipeline.project import Project
+    from cleaning.project import Project
 
     # `run` takes this run's --set (none = none); every other command sees the last run's (params.overrides.yaml)
     return Project.load(args.project, params_file=args.params, overrides=(args.set or ()) if hasattr(args, "set") else None)
@@ -24,7 +24,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     from schemas.inference import SAMPLE_ROWS, header, infer_params, write_params
     from schemas.params import ParamsError
-    from pipeline.project import PARAMS_FILE, find_root
+    from cleaning.project import PARAMS_FILE, find_root
 
     try:
         root = find_root(args.project)
@@ -74,7 +74,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             table = table[["row_id", "stage", "reason", "value", "rule"]]
     if args.csv:
         from lossval.io import write_text
-        from pipeline.quarantine import csv_safe
+        from cleaning.quarantine import csv_safe
 
         text = csv_safe(table).to_csv(index=False)
         if args.csv == "-":  # standard output; the count goes to stderr so the CSV stays clean
@@ -92,8 +92,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from pipeline.restore import restore_run
-    from pipeline.transaction import project_lock
+    from cleaning.restore import restore_run
+    from cleaning.transaction import project_lock
 
     project = _project(args)
     with project_lock(project.lock_path, wait_seconds=args.wait):
@@ -104,8 +104,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from pipeline.restore import checkout_run
-    from pipeline.transaction import project_lock
+    from cleaning.restore import checkout_run
+    from cleaning.transaction import project_lock
 
     project = _project(args)
     destination = Path(args.output) if args.output else project.data_dir / "restored" / args.run_id
@@ -116,8 +116,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from pipeline.stages import run_stage
-    from pipeline.transaction import project_lock
+    from cleaning.stages import run_stage
+    from cleaning.transaction import project_lock
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     project = _project(args)
@@ -131,7 +131,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
     as a DVC experiment named after it (tag dvc_experiment), like a flow run's."""
     import json
 
-    from pipeline.transaction import HOLDER_ENV, run_lock
+    from cleaning.transaction import HOLDER_ENV, run_lock
 
     project = _project(args)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1",
@@ -144,8 +144,8 @@ def cmd_repro(args: argparse.Namespace) -> int:
         if code == 0 and (run_id := last_run()) != before:
             from mlflow.tracking import MlflowClient
 
-            from pipeline.snapshot import version_run
-            from pipeline.tracking import tracking_uri
+            from cleaning.snapshot import version_run
+            from cleaning.tracking import tracking_uri
 
             client = MlflowClient(tracking_uri(project))
             md5, experiment = version_run(project, run_name=client.get_run(run_id).info.run_name, run_id=run_id)

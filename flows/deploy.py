@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from flows.processes import LOOPBACK, State, answers, child_env, port_free, spawn, stop, wait_until
-from pipeline.project import Project
+from cleaning.project import Project
 
 PREFECT_FILE = "prefect.yaml"
 MAIN_DEPLOYMENT = "prod"

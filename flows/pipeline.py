@@ -1,8 +1,8 @@
 """The ``lossval-clean`` flow: raw file -> validated, valued, cleaned, versioned snapshot + retrained model + MLflow run.
 
-The flow only wires: the stages are pipeline/stages.py (the same functions ``dvc repro`` runs), crash
-safety is pipeline/transaction.py, MLflow is one :class:`pipeline.tracking.Tracker`, DVC versioning is
-pipeline/snapshot.py. See docs/architecture.md.
+The flow only wires: the stages are cleaning/stages.py (the same functions ``dvc repro`` runs), crash
+safety is cleaning/transaction.py, MLflow is one :class:`cleaning.tracking.Tracker`, DVC versioning is
+cleaning/snapshot.py. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from prefect.states import Failed
 from flows.artifacts import failure_summary, run_artifacts
 from flows.trigger import Trigger, detect_trigger
 from flows.value_flow import value_step
-from pipeline.failures import install_log_filter
-from pipeline.overrides import write_overrides
-from pipeline.project import Project, check_flow_parameters
-from pipeline.tracking import Tracker, preflight
-from pipeline.transaction import close_abandoned_runs, first_files, publication, recover, run_lock
+from cleaning.failures import install_log_filter
+from cleaning.overrides import write_overrides
+from cleaning.project import Project, check_flow_parameters
+from cleaning.tracking import Tracker, preflight
+from cleaning.transaction import close_abandoned_runs, first_files, publication, recover, run_lock
 from tasks import steps
 
 
@@ -65,7 +65,7 @@ def lossval_clean(
         tracker = Tracker.start(project, trigger=trigger)
         lock.note(mlflow_run_id=tracker.run_id)
         try:
-            with publication(project) as undo_steps:  # any failure below puts everything back (pipeline/transaction.py)
+            with publication(project) as undo_steps:  # any failure below puts everything back (cleaning/transaction.py)
                 value_step(project, tracker, params_file=params_file)  # in-process, or value.deployment's pool
                 steps.quarantine(project, run_id=tracker.run_id)
                 steps.retrain(project)

@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 from lossval.io import write_text
-from pipeline.project import Project
+from cleaning.project import Project
 
 LOOPBACK = "127.0.0.1"
 

@@ -12,14 +12,14 @@ import subprocess
 import sys
 
 from flows.processes import LOOPBACK, State, answers, child_env, free_port, port_free, spawn, wait_until
-from pipeline.project import Project
+from cleaning.project import Project
 
 UI = "mlflow-ui"
 DEFAULT_PORT = 5000
 
 
 def server_command(project: Project, port: int) -> list[str]:
-    from pipeline.tracking import tracking_uri
+    from cleaning.tracking import tracking_uri
 
     return [
         sys.executable, "-m", "mlflow", "server", "--host", LOOPBACK, "--port", str(port),
@@ -31,15 +31,15 @@ def server_command(project: Project, port: int) -> list[str]:
 
 def runs_page(project: Project) -> str:
     """The path of the experiment's runs table in the UI (the experiment is created, tagged for that view, if it is missing)."""
-    from pipeline.tracking import experiment_id
+    from cleaning.tracking import experiment_id
 
     return f"/#/experiments/{experiment_id(project)}/runs"
 
 
 def serve(project: Project, *, port: int | None = None, detach: bool = False, echo=print) -> int:
     """Start the MLflow server on the project's store; in the foreground until Ctrl-C, or in the background with ``detach``."""
-    from pipeline.secrets import redact
-    from pipeline.tracking import _is_local, tracking_uri
+    from cleaning.secrets import redact
+    from cleaning.tracking import _is_local, tracking_uri
 
     uri = tracking_uri(project)
     if not _is_local(uri):

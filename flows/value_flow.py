@@ -24,8 +24,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from pipeline.project import Project
-from pipeline.tracking import Tracker
+from cleaning.project import Project
+from cleaning.tracking import Tracker
 from tasks import steps
 
 IN_PROCESS = "in-process"
@@ -54,8 +54,8 @@ def lossval_value(
     """
     from prefect.runtime import deployment
 
-    from pipeline.failures import install_log_filter
-    from pipeline.project import check_flow_parameters
+    from cleaning.failures import install_log_filter
+    from cleaning.project import check_flow_parameters
 
     install_log_filter()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
@@ -75,7 +75,7 @@ def value_step(project: Project, tracker: Tracker, *, params_file: str = "params
     Raises:
         RuntimeError: a valuation run did not complete (its state and message are in the error).
     """
-    from pipeline.value import load_valued, pool_shards
+    from cleaning.value import load_valued, pool_shards
 
     deployment, shards = project.params.value.deployment, project.params.value.shards
     logger = get_run_logger()

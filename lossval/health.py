@@ -36,7 +36,7 @@ def night_health(
         calibration: :meth:`lossval.calibrate.Calibration.as_metrics` (None without canaries).
         reliable: the canary self-test passed (True without canaries).
         capped: the max_fraction cap bound.
-        gate: ``pipeline.retrain.gate_record`` (promoted, reason, metric, test_rows, scores,
+        gate: ``cleaning.retrain.gate_record`` (promoted, reason, metric, test_rows, scores,
             improvement {variant: [point, low, high]}, confidence, resolves_one_point, one_point).
         reference_ratio: reference-to-train OT over train-to-train (higher = farther); max_ratio: the warning level.
     """

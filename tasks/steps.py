@@ -1,4 +1,4 @@
-"""The flow's Prefect tasks: each is a stage of pipeline/stages.py (the very function a DVC stage runs),
+"""The flow's Prefect tasks: each is a stage of cleaning/stages.py (the very function a DVC stage runs),
 given a name, retries where a service may blip, and nothing else. Nothing is cached (a stage's inputs are
 files, not arguments): no cache key is computed, so Prefect never hashes a tracker or a large object."""
 
@@ -9,7 +9,7 @@ from functools import partial
 from prefect import task as prefect_task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline import snapshot, stages
+from cleaning import snapshot, stages
 
 task = partial(prefect_task, cache_policy=NO_CACHE)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from flows.processes import State, free_port, stop
-from pipeline.project import Project
+from cleaning.project import Project
 from tests.helpers import REPO, make_project
 from tests.integration.browser import WHY_MISSING, Browser, find_chromium
 

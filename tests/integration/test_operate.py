@@ -23,8 +23,8 @@ from mlflow.tracking import MlflowClient
 from flows.deploy import prefect_client
 from flows.processes import State, answers, free_port
 from lossval.ledger import Ledger
-from pipeline.project import Project
-from pipeline.report import PLOTS
+from cleaning.project import Project
+from cleaning.report import PLOTS
 from tests.integration.conftest import EPOCHS
 
 MANUAL_OVERRIDES = {"value.epochs": 2, "retrain.epochs": 2}

@@ -13,7 +13,7 @@ from flows.deploy import DEFAULT_PORT, read_deployments, server_address
 from flows.processes import State, Started, child_env, spawn, stop
 from flows.trigger import detect_trigger
 from schemas.params import ParamsError, load_params
-from pipeline.project import Project
+from cleaning.project import Project
 from tests.helpers import REPO
 
 

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.pipeline import lossval_clean
 from lossval.ledger import Ledger
-from pipeline.project import Project
+from cleaning.project import Project
 from tests.helpers import EXAMPLE, experiment_name, make_project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.pipeline import lossval_clean
 from lossval.ledger import Ledger
-from pipeline.project import Project
+from cleaning.project import Project
 from tests.helpers import run_command
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -109,7 +109,7 @@ def test_rerun_is_idempotent_and_a_past_snapshot_comes_back(project_dir, tmp_pat
     assert other["snapshot"] != first["snapshot"]
     assert (project.snapshot_dir / "clean.parquet").read_bytes() != first_clean
 
-    from pipeline.restore import checkout_run
+    from cleaning.restore import checkout_run
 
     md5, experiment, restored = checkout_run(project, first["run_id"], tmp_path / "restored")
     assert md5 == first["snapshot"] and experiment == first["dvc_experiment"]

@@ -92,7 +92,7 @@ def test_user_entry_points_in_a_clone(clone: Path) -> None:
     brought back after the second; `restore` recorded as a run that leaves `dvc status` clean."""
     params_before = (clone / "params.yaml").read_bytes()
     runs = []
-    for precision in ("0.5", "0.8"):
+    for precision in ("0.8", "0.5"):  # the second run (the live snapshot) quarantines rows by value: one is restored below
         match = SNAPSHOT.search(_run([".venv/bin/lossval-clean", "run", "--set", f"quarantine.min_precision={precision}"], clone))
         assert match, "`lossval-clean run` printed no snapshot hash and DVC experiment"
         runs.append(match.groups())
@@ -104,7 +104,7 @@ def test_user_entry_points_in_a_clone(clone: Path) -> None:
                                text=True, timeout=300, check=True).stdout
     table = list(csv.DictReader(io.StringIO(shown_csv)))
     shown = {row["Experiment"]: row for row in table if row["Experiment"]}
-    for (_, experiment, _), precision in zip(runs, ("0.5", "0.8")):
+    for (_, experiment, _), precision in zip(runs, ("0.8", "0.5")):
         assert experiment in shown, f"{experiment} not in `dvc exp show`: {sorted(shown)}"
         assert float(shown[experiment]["params.overrides.yaml:quarantine.min_precision"]) == float(precision)
         assert shown[experiment]["rows_quarantined_value"] not in ("", "!"), "the experiment lacks the run's metrics"

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from flows.cli import main
 from flows.pipeline import lossval_clean
 from lossval.rows import assign_row_ids, read_table
-from pipeline.project import Project
+from cleaning.project import Project
 from tests.helpers import EXAMPLE, experiment_name, make_project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.value import shard_of
+from cleaning.value import shard_of
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -27,7 +27,7 @@ def test_the_flow_values_each_shard_as_its_own_prefect_run_and_pools_them(projec
     from prefect.client.orchestration import get_client
 
     from flows.pipeline import lossval_clean
-    from pipeline.project import Project
+    from cleaning.project import Project
 
     summary = lossval_clean(project_dir=str(project_dir), overrides={"value.shards": 3})
     project = Project.load(project_dir)

@@ -1,4 +1,4 @@
-"""pipeline.tracking.Tracker against a real sqlite MLflow store (no mocks): one tracker object per run."""
+"""cleaning.tracking.Tracker against a real sqlite MLflow store (no mocks): one tracker object per run."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from lossval.model import MLP, export_state
-from pipeline.tracking import CHAMPION, Tracker
-from pipeline.transaction import close_abandoned_runs
+from cleaning.tracking import CHAMPION, Tracker
+from cleaning.transaction import close_abandoned_runs
 from schemas.dataset import model_schema, validate_rows
-from pipeline.project import Project
+from cleaning.project import Project
 from tests.helpers import EXAMPLE, REPO, git_commit_all
 
 SYSTEM = ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes")
@@ -201,7 +201,7 @@ def test_the_link_to_a_run_on_a_server_carries_no_credentials(project, monkeypat
 def test_the_served_model_predicts_numbers_for_regression(white_wine, tmp_path):
     from mlflow.pyfunc import PythonModelContext
 
-    from pipeline.serving import STATE, LabelModel
+    from cleaning.serving import STATE, LabelModel
 
     features = white_wine.drop(columns=["target"]).head(300)
     model = MLP("regression", epochs=3, random_state=0, progress=False).fit(features, white_wine["target"].head(300))

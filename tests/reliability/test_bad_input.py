@@ -14,8 +14,8 @@ import yaml
 
 from flows.cli import main
 from flows.pipeline import lossval_clean
-from pipeline.failures import EXIT_DATA, EXIT_USAGE
-from pipeline.project import Project
+from cleaning.failures import EXIT_DATA, EXIT_USAGE
+from cleaning.project import Project
 from tests.reliability.conftest import assert_unchanged, capture
 
 
@@ -166,7 +166,7 @@ def test_cli_run_fails_clearly_and_changes_nothing(project, corrupt, capsys):
     before = capture(project, experiment)
     message = corrupt(project)
     usage = corrupt in (params_unknown_key, params_wrong_type, output_outside_project)
-    assert main(["--project", str(project), "run"]) == (EXIT_USAGE if usage else EXIT_DATA)  # pipeline/failures.py
+    assert main(["--project", str(project), "run"]) == (EXIT_USAGE if usage else EXIT_DATA)  # cleaning/failures.py
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("lossval-clean run: error: ")
     import re

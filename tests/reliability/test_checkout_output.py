@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from flows.cli import main
-from pipeline.snapshot import CHECKOUT_MARKER, SnapshotError, check_destination
+from cleaning.snapshot import CHECKOUT_MARKER, SnapshotError, check_destination
 
 
 def _baseline_run_id(root) -> str:
     from mlflow.tracking import MlflowClient
 
-    from pipeline.project import Project
+    from cleaning.project import Project
 
-    from pipeline.snapshot import locked_hash
+    from cleaning.snapshot import locked_hash
 
     project = Project.load(root)
     client = MlflowClient()  # the session's store: other clones of the baseline log to the same experiment

@@ -18,10 +18,10 @@ from mlflow.tracking import MlflowClient
 from flows.pipeline import lossval_clean
 from lossval.ledger import Ledger, LedgerError
 from lossval.errors import TrainingDivergedError
-from pipeline.transaction import RunLockedError
-from pipeline.project import Project
-from pipeline.snapshot import SnapshotError
-from pipeline.tracking import TrackingUnavailableError
+from cleaning.transaction import RunLockedError
+from cleaning.project import Project
+from cleaning.snapshot import SnapshotError
+from cleaning.tracking import TrackingUnavailableError
 from tests.reliability.conftest import _digest, assert_unchanged, capture
 
 
@@ -108,12 +108,12 @@ def test_mlflow_unreachable_fails_fast_and_writes_nothing(project, monkeypatch):
 
 def test_mlflow_failing_while_recording_rolls_everything_back(project, monkeypatch):
     before = capture(project, _experiment(project))
-    import pipeline.tracking
+    import cleaning.tracking
 
     def server_gone(*args, **kwargs):
         raise ConnectionError("tracking server went away")
 
-    monkeypatch.setattr(pipeline.tracking.Tracker, "log_result", server_gone)
+    monkeypatch.setattr(cleaning.tracking.Tracker, "log_result", server_gone)
     with pytest.raises(ConnectionError, match="tracking server went away"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert_unchanged(project, _experiment(project), before)  # snapshot, ledger, dvc.lock restored by rollback
@@ -127,7 +127,7 @@ def test_dvc_remote_unreachable_fails_clearly_keeps_the_snapshot_and_the_next_ru
     with pytest.raises(SnapshotError, match="`dvc push` failed"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     project_obj = Project.load(project)
-    from pipeline.snapshot import locked_hash
+    from cleaning.snapshot import locked_hash
 
     md5 = locked_hash(project_obj)  # the new snapshot is committed locally and on disk
     assert (project / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).exists()

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from flows.cli import main
-from pipeline.failures import EXIT_BUG, EXIT_DATA, EXIT_LOCKED, EXIT_MACHINE, EXIT_SERVICE, EXIT_USAGE, exit_code, message
-from pipeline.project import Project
+from cleaning.failures import EXIT_BUG, EXIT_DATA, EXIT_LOCKED, EXIT_MACHINE, EXIT_SERVICE, EXIT_USAGE, exit_code, message
+from cleaning.project import Project
 
 
 def _latest_flow_run_and_logs():
@@ -58,7 +58,7 @@ def test_a_diverging_training_is_one_message(project, capfd):
 
 
 def test_a_locked_project_has_its_own_exit_code(project, capfd):
-    from pipeline.transaction import run_lock
+    from cleaning.transaction import run_lock
 
     with run_lock(Project.load(project).lock_path):
         assert main(["--project", str(project), "run"]) == EXIT_LOCKED

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from lossval.rows import ROW_ID
 from schemas.dataset import DatasetError
-from pipeline.ingest import check_rows, failed_rows, read_input
-from pipeline.project import Project
-from pipeline.quarantine import decide_rows
-from pipeline.value import CANARY_COLUMNS, Valued
+from cleaning.ingest import check_rows, failed_rows, read_input
+from cleaning.project import Project
+from cleaning.quarantine import decide_rows
+from cleaning.value import CANARY_COLUMNS, Valued
 from tests.helpers import REPO
 
 FEATURES = ["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer"]

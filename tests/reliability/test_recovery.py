@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from pipeline.project import Project
-from pipeline.transaction import PREVIOUS, recover
-from pipeline.snapshot import SnapshotError
+from cleaning.project import Project
+from cleaning.transaction import PREVIOUS, recover
+from cleaning.snapshot import SnapshotError
 from tests.reliability.conftest import _digest
 
 
@@ -54,7 +54,7 @@ def test_a_locked_tracking_store_during_valuation_is_a_warning_not_a_failure(tmp
 
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import Tracker
+    from cleaning.tracking import Tracker
     from tests.helpers import REPO
 
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
@@ -71,7 +71,7 @@ def test_a_locked_tracking_store_during_valuation_is_a_warning_not_a_failure(tmp
         blocker.rollback()
         blocker.close()
     log_epoch(2, {"loss": 0.5})
-    assert "could not log epoch 1's metrics to MLflow" in caplog.text and log_epoch.skipped == 1
+    assert caplog.text.count("could not log epoch 1's metrics to MLflow") == 1 and "epoch 2" not in caplog.text
     assert [m.step for m in MlflowClient().get_metric_history(run_id, "loss")] == [2]
     tracker.end("FINISHED")
 
@@ -80,7 +80,7 @@ def test_a_locked_tracking_store_during_valuation_is_a_warning_not_a_failure(tmp
 @pytest.mark.parametrize("command", [["stage", "ingest"], ["repro"], ["snapshot", "checkout", "f" * 32], ["restore", "r1"]])
 def test_stages_repro_checkout_and_restore_wait_for_a_running_flow(tmp_path, command, capsys):
     from flows.cli import main
-    from pipeline.transaction import run_lock
+    from cleaning.transaction import run_lock
     from tests.helpers import EXAMPLE, REPO
 
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
@@ -89,7 +89,7 @@ def test_stages_repro_checkout_and_restore_wait_for_a_running_flow(tmp_path, com
     project = Project.load(tmp_path)
     with run_lock(project.lock_path):  # a flow run is working on the project
         code = main(["--project", str(tmp_path), *command])
-    assert code == 4  # pipeline.failures.EXIT_LOCKED
+    assert code == 4  # cleaning.failures.EXIT_LOCKED
     assert "another lossval-clean run is working on this project" in capsys.readouterr().err
     assert not project.work_file("ingested.parquet").exists()
 
@@ -98,7 +98,7 @@ def test_a_stage_under_repro_uses_the_lock_repro_holds(tmp_path, monkeypatch):
     import os
 
     from flows.cli import main
-    from pipeline.transaction import HOLDER_ENV, run_lock
+    from cleaning.transaction import HOLDER_ENV, run_lock
     from tests.helpers import EXAMPLE, REPO
 
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
@@ -115,20 +115,20 @@ def test_a_stage_under_repro_uses_the_lock_repro_holds(tmp_path, monkeypatch):
 def test_params_yaml_is_never_rewritten_and_dvc_lock_records_the_overrides(project, monkeypatch):
     import yaml
 
-    import pipeline.snapshot
+    import cleaning.snapshot
     from flows.pipeline import lossval_clean
 
     params = project / "params.yaml"
     original = params.read_bytes()
     seen_during_commit: list[bytes] = []
-    real_dvc = pipeline.snapshot.dvc
+    real_dvc = cleaning.snapshot.dvc
 
     def watching(p, *args, **kwargs):
         if args[:1] == ("commit",):  # a crash here would leave params.yaml as it is now
             seen_during_commit.append(params.read_bytes())
         return real_dvc(p, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.snapshot, "dvc", watching)
+    monkeypatch.setattr(cleaning.snapshot, "dvc", watching)
     lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert seen_during_commit == [original]
     assert params.read_bytes() == original and not list(project.glob("params.yaml.*"))
@@ -172,7 +172,7 @@ def test_restore_puts_back_a_row_whose_source_is_gone(project):
 def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
     import errno
 
-    import pipeline.snapshot
+    import cleaning.snapshot
     from lossval.ledger import Ledger
 
     p = Project.load(project)
@@ -183,17 +183,17 @@ def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
 
         monkeypatch.setattr(Ledger, "save", disk_full)
     else:
-        real_dvc = pipeline.snapshot.dvc
+        real_dvc = cleaning.snapshot.dvc
 
         def dvc_fails(project_, *args, **kwargs):
             if args[:1] == ("commit",):
-                raise pipeline.snapshot.SnapshotError("`dvc commit` failed: injected")
+                raise cleaning.snapshot.SnapshotError("`dvc commit` failed: injected")
             return real_dvc(project_, *args, **kwargs)
 
-        monkeypatch.setattr(pipeline.snapshot, "dvc", dvc_fails)
-    from pipeline.restore import restore_run
+        monkeypatch.setattr(cleaning.snapshot, "dvc", dvc_fails)
+    from cleaning.restore import restore_run
 
-    with pytest.raises((OSError, pipeline.snapshot.SnapshotError)):
+    with pytest.raises((OSError, cleaning.snapshot.SnapshotError)):
         restore_run(p, _value_quarantined(p))
     assert _digest(project) == before
     assert not (p.data_dir / "snapshot.previous").exists() and not (p.data_dir / "snapshot.staging").exists()
@@ -202,7 +202,7 @@ def test_a_restore_failing_midway_changes_nothing(project, monkeypatch, where):
 # ---- 6. a step's own failure is undone by the publication, however far the step got ----
 def test_a_record_failing_after_registering_the_model_leaves_no_version(project, monkeypatch):
     from flows.pipeline import lossval_clean
-    from pipeline.tracking import Tracker
+    from cleaning.tracking import Tracker
     from tests.reliability.conftest import assert_unchanged, capture
 
     experiment = Project.load(project).params.tracking.experiment
@@ -226,18 +226,18 @@ def test_a_publish_failing_after_the_swap_leaves_the_previous_snapshot_live(proj
 
     from flows.pipeline import lossval_clean
     from tests.reliability.conftest import assert_unchanged, capture
-    import pipeline.stages
+    import cleaning.stages
 
     experiment = Project.load(project).params.tracking.experiment
     before = capture(project, experiment)
-    real_write_json = pipeline.stages.write_json
+    real_write_json = cleaning.stages.write_json
 
     def disk_full_on_run_json(data, target):
         if str(target).endswith("run.json"):  # written by the record stage, after the snapshot swap and scores.json
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write_json(data, target)
 
-    monkeypatch.setattr(pipeline.stages, "write_json", disk_full_on_run_json)
+    monkeypatch.setattr(cleaning.stages, "write_json", disk_full_on_run_json)
     with pytest.raises(OSError, match="No space left on device"):
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     assert_unchanged(project, experiment, before)

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lossval.rows import ROW_ID, TableError, assign_row_ids
-from pipeline.ingest import check_rows, failed_rows, read_input
-from pipeline.project import Project
+from cleaning.ingest import check_rows, failed_rows, read_input
+from cleaning.project import Project
 from tests.helpers import EXAMPLE, REPO
 
 
@@ -183,8 +183,8 @@ def test_a_repeated_column_name_is_still_refused(tmp_path):
 
 def test_a_reference_file_missing_a_feature_fails_clearly(tmp_path):
     from schemas.dataset import DatasetError
-    from pipeline.ingest import feature_names
-    from pipeline.split import split_reference
+    from cleaning.ingest import feature_names
+    from cleaning.split import split_reference
 
     data = _electricity(200)
     project = _workspace(tmp_path, data, validate__schema_name="params", reference__path="data/reference.csv")

@@ -13,10 +13,10 @@ from mlflow.exceptions import MlflowException
 
 from flows.cli import _print_summary, main
 from flows.pipeline import lossval_clean
-from pipeline.failures import EXIT_SERVICE
-from pipeline.project import Project
-from pipeline.secrets import without_credentials
-from pipeline.tracking import TrackingError, redact
+from cleaning.failures import EXIT_SERVICE
+from cleaning.project import Project
+from cleaning.secrets import without_credentials
+from cleaning.tracking import TrackingError, redact
 from tests.helpers import REPO
 
 SECRETS = {"slash": ("user:pa/ss", "pa/ss"), "at": ("user:p@ss", "p@ss")}
@@ -74,12 +74,12 @@ def test_an_unreachable_credentialed_server_leaks_nothing(project, monkeypatch, 
 
 def test_an_mlflow_error_during_a_run_leaks_nothing(project, monkeypatch, capfd, caplog):
     caplog.set_level(logging.DEBUG)
-    import pipeline.tracking
+    import cleaning.tracking
 
     def server_error(*args, **kwargs):
         raise MlflowException("API request to http://user:p@ss@mlflow.example/api/2.0/mlflow/runs/log-batch failed with 503")
 
-    monkeypatch.setattr(pipeline.tracking.Tracker, "log_result", server_error)
+    monkeypatch.setattr(cleaning.tracking.Tracker, "_log_result", server_error)  # the MLflow calls inside log_result
     with pytest.raises(TrackingError) as info:
         lossval_clean(project_dir=str(project), overrides={"quarantine.max_fraction": 0.2})
     import traceback

@@ -14,9 +14,9 @@ from mlflow.tracking import MlflowClient
 from flows.cli import main
 from flows.pipeline import lossval_clean
 from schemas.params import ParamsError
-from pipeline.project import Project
-from pipeline.quarantine import csv_safe
-from pipeline.tracking import redact
+from cleaning.project import Project
+from cleaning.quarantine import csv_safe
+from cleaning.tracking import redact
 
 
 class _Exploit:
@@ -28,7 +28,7 @@ def test_model_files_load_without_unpickling_code(project, monkeypatch):
     monkeypatch.chdir(project)
     target = Project.load(project).work_file("lossval_model.pt")
     torch.save({"state_dict": {}, "payload": _Exploit()}, target)
-    from pipeline.value import load_valued
+    from cleaning.value import load_valued
 
     with pytest.raises(pickle.UnpicklingError):
         load_valued(Project.load(project))

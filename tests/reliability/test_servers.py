@@ -15,7 +15,7 @@ import yaml
 from flows.deploy import server_security
 from flows.processes import free_port
 from schemas.params import ParamsError
-from pipeline.project import Project, check_flow_parameters
+from cleaning.project import Project, check_flow_parameters
 from tests.helpers import REPO
 
 

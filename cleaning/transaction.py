@@ -29,7 +29,7 @@ import pandas as pd
 
 from lossval.io import write_bytes, write_json, write_parquet
 from lossval.ledger import Ledger
-from pipeline.project import Project
+from cleaning.project import Project
 
 log = logging.getLogger("lossval_clean")
 
@@ -176,7 +176,7 @@ def recover(project: Project) -> str | None:
     Raises:
         SnapshotError: neither folder matches dvc.lock.
     """
-    from pipeline.snapshot import SnapshotError, matches_lock
+    from cleaning.snapshot import SnapshotError, matches_lock
 
     snapshot, staging, previous = _paths(project)
     repaired = None
@@ -229,7 +229,7 @@ def first_files(project: Project) -> Iterator[None]:
 
 def published_files(project: Project) -> list[Path]:
     """The small files a run rewrites besides the snapshot; a rollback puts their previous bytes back."""
-    from pipeline.overrides import OVERRIDES_FILE
+    from cleaning.overrides import OVERRIDES_FILE
 
     return [project.metrics_dir / "counts.json", project.metrics_dir / "scores.json", project.work_file("run.json"),
             project.root / "dvc.lock", project.root / OVERRIDES_FILE]
@@ -279,7 +279,7 @@ def close_abandoned_runs(project: Project, *also: str | None) -> list[str]:
     ``also``: e.g. the run id a dead holder left in the run lock's record). Returns their ids."""
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import tracking_uri
+    from cleaning.tracking import tracking_uri
 
     path = unfinished_path(project)
     ids = list(dict.fromkeys([*(json.loads(path.read_text()) if path.exists() else []), *(r for r in also if r)]))

@@ -14,8 +14,8 @@ from lossval.io import write_json, write_with
 from lossval.metrics import downstream_scores
 from lossval.model import export_state
 from lossval.rows import ROW_ID, feature_columns
-from pipeline.project import Project
-from pipeline.split import Split
+from cleaning.project import Project
+from cleaning.split import Split
 
 HEADLINE = {"classification": "accuracy", "regression": "rmse"}
 #: The downstream variants each retrain.mode trains (all rows are always trained: the gate's baseline).
@@ -81,7 +81,7 @@ def gate_record(gate: Gate) -> dict:
 
 def save_retrained(project: Project, retrained: Retrained, *, scores: bool = True) -> None:
     """The models and the gate's verdict (working files, in work/downstream/) and, unless ``scores=False``,
-    the DVC metric ``scores.json`` (the flow leaves that to :func:`pipeline.transaction.publish`, inside its
+    the DVC metric ``scores.json`` (the flow leaves that to :func:`cleaning.transaction.publish`, inside its
     all-or-nothing transaction)."""
     folder = project.work_file("downstream")
     for name, state in retrained.models.items():

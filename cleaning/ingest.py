@@ -10,7 +10,7 @@ import pandera.pandas as pa
 from lossval.io import write_parquet
 from lossval.rows import ROW_ID, assign_row_ids, check_row_drop, file_sha256, read_table_hashed
 from schemas.dataset import ValidationResult, model_schema, schema_from_params, validate_rows
-from pipeline.project import Project
+from cleaning.project import Project
 
 DUPLICATE = "_duplicate"
 EXTRA_FIELDS = "_extra_fields"  # the CSV row had more fields than the header (kept with its first fields)

@@ -28,13 +28,13 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from lossval.rows import feature_columns
-from pipeline.mlflow_parts import dataset_entity, end_run, source_tags
-from pipeline.serving import log_label_model
-from pipeline.project import Project
-from pipeline.report import DRIFT_QUANTILES as QUANTILES
-from pipeline.report import value_distribution
-from pipeline.transaction import note_unfinished
-from pipeline.secrets import redact, without_credentials
+from cleaning.mlflow_parts import dataset_entity, end_run, source_tags
+from cleaning.serving import log_label_model
+from cleaning.project import Project
+from cleaning.report import DRIFT_QUANTILES as QUANTILES
+from cleaning.report import value_distribution
+from cleaning.transaction import note_unfinished
+from cleaning.secrets import redact, without_credentials
 
 EPOCH_METRICS = ("loss", "weighted_loss", "ot", "weight_min", "weight_p05", "weight_median", "weight_p95", "weight_max")
 CHAMPION = "champion"  # the registered model's alias on the gate's promoted variant
@@ -165,7 +165,7 @@ class Tracker:
         """The training, reference and test sets as dataset inputs (contexts training, reference, evaluation).
 
         ``source``: the training rows' file (default ``ingest.path``); the others name ``reference.path`` /
-        ``reference.test_path`` when set. Cheap at any size: schema and digest from the first rows (:func:`pipeline.mlflow_parts.dataset_entity`).
+        ``reference.test_path`` when set. Cheap at any size: schema and digest from the first rows (:func:`cleaning.mlflow_parts.dataset_entity`).
         """
         params, target = self.project.params, self.project.params.base.target
         train_source = source or str(params.ingest.path)

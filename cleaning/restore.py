@@ -1,14 +1,14 @@
 """``lossval-clean restore`` and ``snapshot checkout``: a run's rows back into the clean data, a past run's data back.
 
 ``restore`` is a run like a night's: it publishes through the same all-or-nothing path
-(pipeline/transaction.py), commits to DVC and saves a DVC experiment, and records an MLflow run
+(cleaning/transaction.py), commits to DVC and saves a DVC experiment, and records an MLflow run
 tagged ``trigger=restore`` with the restored rows and the new counts.
 
 The rows come back from the quarantine table itself (it keeps every column of
 each row), not from the working files: a row whose source is gone (the input
 no longer has it, or the last run failed after rewriting ``work/``) is still
 put back, never dropped. The new clean data, quarantine and ledger are staged
-as a whole new snapshot folder and swapped in like a run's (pipeline/transaction.py),
+as a whole new snapshot folder and swapped in like a run's (cleaning/transaction.py),
 the counts updated and the snapshot committed to DVC; any failure puts the
 previous snapshot, counts and dvc.lock back, and a kill midway is undone by
 the next run's recovery (the previous folder is the one dvc.lock records).
@@ -24,10 +24,10 @@ import pandas as pd
 
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
-from pipeline.project import Project
+from cleaning.project import Project
 
 if TYPE_CHECKING:
-    from pipeline.tracking import Tracker
+    from cleaning.tracking import Tracker
 
 
 def restored_rows(quarantine: pd.DataFrame, clean: pd.DataFrame, row_ids: list[str]) -> pd.DataFrame:
@@ -72,7 +72,7 @@ def restore_rows(project: Project, row_ids: list[str], *, note: str = "") -> lis
     if counts["rows_in"] != counts["rows_quarantined_schema"] + counts["rows_quarantined_value"] + counts["rows_clean"]:
         raise AssertionError(f"row accounting is off: {counts}")  # never expected
 
-    from pipeline.transaction import stage_files, swap_in
+    from cleaning.transaction import stage_files, swap_in
 
     stage_files(project, clean=clean, quarantine=table[~table[ROW_ID].astype(str).isin(wanted)], ledger=ledger)
     swap_in(project)
@@ -85,10 +85,10 @@ def restore_rows(project: Project, row_ids: list[str], *, note: str = "") -> lis
 def restore_run(project: Project, row_ids: list[str], *, note: str = "") -> tuple[list[str], Tracker, str]:
     """:func:`restore_rows` as a run: published all or nothing, committed to DVC and saved as a DVC experiment,
     recorded as an MLflow run (tag ``trigger=restore``). Returns (the restored ids, the run, the experiment)."""
-    from pipeline.quarantine import COUNT_KEYS
-    from pipeline.snapshot import version_run
-    from pipeline.tracking import Tracker, preflight
-    from pipeline.transaction import publication
+    from cleaning.quarantine import COUNT_KEYS
+    from cleaning.snapshot import version_run
+    from cleaning.tracking import Tracker, preflight
+    from cleaning.transaction import publication
 
     preflight(project)
     tracker = Tracker.start(project, trigger="restore", tags={"restored_rows": ",".join(map(str, row_ids))[:5000]})
@@ -112,8 +112,8 @@ def checkout_run(project: Project, run_id: str, destination) -> tuple[str, str, 
     into ``destination``. Returns (snapshot hash, experiment, destination)."""
     from mlflow.tracking import MlflowClient
 
-    from pipeline.snapshot import SnapshotError, check_destination, checkout
-    from pipeline.tracking import tracking_uri
+    from cleaning.snapshot import SnapshotError, check_destination, checkout
+    from cleaning.tracking import tracking_uri
 
     check_destination(destination)  # before anything is fetched
     try:

@@ -15,8 +15,8 @@ from lossval.health import breakdown, changes, night_health
 from lossval.io import write_bytes, write_text
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
-from pipeline.project import Project
-from pipeline.retrain import HEADLINE
+from cleaning.project import Project
+from cleaning.retrain import HEADLINE
 
 WORST_ROWS = 25
 PLOTS = {"values_hist.png": "Value histogram", "values_sorted.png": "Sorted values", "training.png": "Training", "scores.png": "Before / after",

@@ -1,7 +1,7 @@
-"""What pipeline.tracking needs from MLflow beyond its public calls: source tags from the project's checkout,
+"""What cleaning.tracking needs from MLflow beyond its public calls: source tags from the project's checkout,
 cheap dataset inputs, and ending a fluent run (its system metrics monitor included) from any thread.
 
-Kept apart from :mod:`pipeline.tracking` because two of them reach into MLflow internals
+Kept apart from :mod:`cleaning.tracking` because two of them reach into MLflow internals
 (``mlflow.tracking.fluent``'s run stacks and monitors): when MLflow changes them, this is the one place to look
 (tests/pipeline/test_tracker.py fails first).
 """
@@ -22,7 +22,7 @@ from mlflow.tracking import fluent as _fluent
 from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_url
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL, MLFLOW_SOURCE_NAME
 
-from pipeline.secrets import redact
+from cleaning.secrets import redact
 
 SAMPLE_ROWS = 10_000  # rows a dataset input's schema and digest are computed from
 _log = logging.getLogger(__name__)

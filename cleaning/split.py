@@ -13,8 +13,8 @@ from lossval.reference import reference_distance
 from lossval.imputation import impute_splits, imputed_metrics
 from lossval.rows import ROW_ID, assign_row_ids, feature_columns, read_table
 from schemas.dataset import DatasetError
-from pipeline.ingest import check_rows, Ingested
-from pipeline.project import Project
+from cleaning.ingest import check_rows, Ingested
+from cleaning.project import Project
 
 log = logging.getLogger("lossval_clean")
 

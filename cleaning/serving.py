@@ -35,7 +35,7 @@ from lossval.model import design_input, module_from_state
 STATE = "state"  # the artifact holding export_state's dict
 
 #: The models-from-code entry MLflow runs to build the model (written next to the model at log time).
-ENTRY = '"""lossval-clean\'s served model: pipeline.serving.LabelModel."""\n' "import mlflow\n\nfrom pipeline.serving import LabelModel\n\nmlflow.models.set_model(LabelModel())\n"
+ENTRY = '"""lossval-clean\'s served model: cleaning.serving.LabelModel."""\n' "import mlflow\n\nfrom cleaning.serving import LabelModel\n\nmlflow.models.set_model(LabelModel())\n"
 
 
 class LabelModel(mlflow.pyfunc.PythonModel):
@@ -87,7 +87,7 @@ def log_label_model(
     with tempfile.TemporaryDirectory(prefix="lossval-model-") as tmp:
         folder = Path(tmp)
         torch.save(state, folder / "state.pt")
-        package = folder / "code" / "pipeline"
+        package = folder / "code" / "cleaning"
         package.mkdir(parents=True)
         (package / "__init__.py").write_text('"""The part of lossval-clean\'s pipeline package that the served model needs."""\n')
         shutil.copy2(Path(__file__), package / "serving.py")

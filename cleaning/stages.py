@@ -21,13 +21,13 @@ import pandas as pd
 from lossval.io import write_json
 from lossval.ledger import Ledger
 from lossval.rows import ROW_ID
-from pipeline import ingest as ingest_rows
-from pipeline.project import Project
-from pipeline.quarantine import COUNT_KEYS
-from pipeline.split import load_split, save_split, split_reference
+from cleaning import ingest as ingest_rows
+from cleaning.project import Project
+from cleaning.quarantine import COUNT_KEYS
+from cleaning.split import load_split, save_split, split_reference
 
 if TYPE_CHECKING:  # types only: the light stages do not load torch or MLflow
-    from pipeline.tracking import Tracker
+    from cleaning.tracking import Tracker
 
 log = logging.getLogger("lossval_clean")
 
@@ -75,7 +75,7 @@ def value(project: Project, *, callbacks=(), progress: bool | None = None, shard
     same reference set (into work/shards/<k>/), then pooled (one threshold downstream); ``shard`` values that
     shard only (a fan-out over Prefect runs: flows/value_flow.py pools them).
     """
-    from pipeline.value import pool_shards, save_valued, shard_folder, value_rows
+    from cleaning.value import pool_shards, save_valued, shard_folder, value_rows
 
     shards = project.params.value.shards
     if shards > 1 and shard is None:  # every shard here, one after the other (dvc repro, an in-process run)
@@ -93,16 +93,16 @@ def value(project: Project, *, callbacks=(), progress: bool | None = None, shard
 def quarantine(project: Project, *, run_id: str | None = None, at: str | None = None) -> dict[str, Any]:
     """The values and schema failures -> the snapshot folder (clean.parquet, quarantine.parquet, ledger.parquet),
     swapped in whole, and metrics/counts.json. ``run_id`` names the run in the ledger (default: a new id)."""
-    from pipeline.quarantine import decide_rows
-    from pipeline.transaction import stage_files, swap_in
-    from pipeline.value import load_valued
+    from cleaning.quarantine import decide_rows
+    from cleaning.transaction import stage_files, swap_in
+    from cleaning.value import load_valued
 
     ingested = ingest_rows.load_ingested(project)
     valid, failures = ingest_rows.load_validated(project)
     cleaned = decide_rows(project, rows_in=ingested.rows_in, input_sha256=ingested.input_sha256, valid=valid, schema_failures=failures,
                           valued=load_valued(project), run_id=run_id or uuid.uuid4().hex, at=at or now())
     stage_files(project, clean=cleaned.clean, quarantine=cleaned.quarantine, ledger=cleaned.ledger)
-    swap_in(project)  # the previous snapshot stays aside until the run is published (pipeline/transaction.py)
+    swap_in(project)  # the previous snapshot stays aside until the run is published (cleaning/transaction.py)
     calibration = {k: v for k, v in (cleaned.calibration.as_metrics() if cleaned.calibration else {}).items() if v == v}  # no NaN in JSON
     counts = {**cleaned.counts, "rule": cleaned.decision.rule, "threshold": cleaned.decision.threshold, "capped": cleaned.decision.capped,
               "fingerprint": cleaned.fingerprint, "input_sha256": ingested.input_sha256, "valuation_unreliable": cleaned.unreliable, **calibration}
@@ -124,7 +124,7 @@ def read_counts(project: Project) -> dict[str, Any]:
 def retrain(project: Project) -> dict[str, Any]:
     """work/{train,test}.parquet, the snapshot's quarantine and the values -> work/downstream/ (a model per
     variant, gate.json) and metrics/scores.json. The weighted variant is left out when the self-test failed."""
-    from pipeline.retrain import describe, retrain_models, save_retrained
+    from cleaning.retrain import describe, retrain_models, save_retrained
 
     quarantined = pd.read_parquet(project.snapshot_dir / "quarantine.parquet", columns=[ROW_ID, "stage"])
     flagged = quarantined.loc[quarantined["stage"] == "value", ROW_ID].astype(str).tolist()
@@ -139,9 +139,9 @@ def record(project: Project, *, tracker: Tracker, trigger: str, snapshot_hash: s
     """Everything above -> reports/ (report.html and plots), work/run.json, and the MLflow run of ``tracker``
     (params, metrics, tables, models; the champion registered). Returns the run's summary.
     ``live_epochs``: the value stage logged its epochs to this run as they ran (else they are logged here)."""
-    from pipeline.report import build_report, health, run_record
-    from pipeline.retrain import load_retrained
-    from pipeline.value import load_valued
+    from cleaning.report import build_report, health, run_record
+    from cleaning.retrain import load_retrained
+    from cleaning.value import load_valued
 
     split, valued, retrained, counts_file = load_split(project), load_valued(project), load_retrained(project), read_counts(project)
     counts = {k: counts_file[k] for k in COUNT_KEYS}
@@ -187,8 +187,8 @@ def _class_names(project: Project, train: pd.DataFrame) -> list[str] | None:
 
 def run_record_stage(project: Project) -> None:
     """The DVC ``record`` stage: the stages above were run by ``dvc repro``; log them as an MLflow run (trigger=dvc)."""
-    from pipeline.snapshot import locked_hash
-    from pipeline.tracking import Tracker
+    from cleaning.snapshot import locked_hash
+    from cleaning.tracking import Tracker
 
     tracker = Tracker.start(project, trigger="dvc")
     try:
@@ -205,8 +205,8 @@ STAGES = {f.__name__: f for f in (ingest, validate, reference, value, quarantine
 
 
 def run_stage(name: str, project: Project) -> None:
-    """One DVC stage, all or nothing (pipeline/transaction.py): what ``lossval-clean stage NAME`` runs."""
-    from pipeline.transaction import publication
+    """One DVC stage, all or nothing (cleaning/transaction.py): what ``lossval-clean stage NAME`` runs."""
+    from cleaning.transaction import publication
 
     with publication(project):
         if name == "record":

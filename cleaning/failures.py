@@ -26,7 +26,7 @@ import errno
 import logging
 import subprocess
 
-from pipeline.secrets import redact
+from cleaning.secrets import redact
 
 EXIT_BUG, EXIT_USAGE, EXIT_DATA, EXIT_LOCKED, EXIT_SERVICE, EXIT_MACHINE, EXIT_UNRELIABLE = 1, 2, 3, 4, 5, 6, 7
 _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
@@ -39,9 +39,9 @@ def exit_code(error: BaseException) -> int:
     from lossval.rows import TableError
     from schemas.dataset import DatasetError
     from schemas.params import ParamsError
-    from pipeline.transaction import RunLockedError
-    from pipeline.snapshot import DestinationError, SnapshotError
-    from pipeline.tracking import TrackingError, TrackingUnavailableError
+    from cleaning.transaction import RunLockedError
+    from cleaning.snapshot import DestinationError, SnapshotError
+    from cleaning.tracking import TrackingError, TrackingUnavailableError
 
     kinds: list[tuple[tuple[type[BaseException], ...], int]] = [
         ((ParamsError, DestinationError), EXIT_USAGE),

@@ -16,10 +16,10 @@ from lossval.rows import ROW_ID
 from lossval.calibrate import Calibration, assess_cut, calibrated_decision, tie_free_ranks
 from lossval.threshold import Decision, decide
 from schemas.dataset import DatasetError
-from pipeline.project import Project
+from cleaning.project import Project
 
-if TYPE_CHECKING:  # a type only: importing pipeline.value would load torch for the light commands
-    from pipeline.value import Valued
+if TYPE_CHECKING:  # a type only: importing cleaning.value would load torch for the light commands
+    from cleaning.value import Valued
 
 log = logging.getLogger("lossval_clean")
 #: The row counts every run reports (counts.json, MLflow metrics, summaries): rows_in is the sum of the other three.

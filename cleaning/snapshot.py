@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 
 from lossval.io import write_text
-from pipeline.overrides import OVERRIDES_FILE
-from pipeline.project import Project
+from cleaning.overrides import OVERRIDES_FILE
+from cleaning.project import Project
 
 
 class SnapshotError(RuntimeError):

@@ -4,7 +4,7 @@ Credentials belong in ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` or DVC's
 ``.dvc/config.local``; a tracking URI may still carry them
 (``http://user:secret@host``). :func:`redact` removes them from any text, so a library's error message that repeats
 the URL, or a traceback that quotes it, reaches no log with the secret in it
-(:class:`pipeline.failures.CleanLogFilter` applies it to every log handler during a run).
+(:class:`cleaning.failures.CleanLogFilter` applies it to every log handler during a run).
 """
 
 from __future__ import annotations

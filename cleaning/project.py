@@ -44,8 +44,8 @@ class Project:
         params_file: str = PARAMS_FILE,
         overrides: Mapping[str, Any] | Sequence[str] | None = None,
     ) -> Project:
-        """The project at ``root``; ``overrides`` None = the last run's (pipeline/overrides.py), as DVC stages see them."""
-        from pipeline.overrides import read_overrides
+        """The project at ``root``; ``overrides`` None = the last run's (cleaning/overrides.py), as DVC stages see them."""
+        from cleaning.overrides import read_overrides
 
         root = find_root(root)
         overrides = read_overrides(root) if overrides is None else dict(_as_mapping(overrides))

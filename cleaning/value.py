@@ -18,8 +18,8 @@ from lossval.io import write_parquet, write_text, write_with
 from lossval.model import export_state
 from lossval.reasons import row_reasons
 from lossval.rows import ROW_ID, feature_columns
-from pipeline.project import Project
-from pipeline.split import Split
+from cleaning.project import Project
+from cleaning.split import Split
 
 VALUE_COLUMNS = [ROW_ID, "value", "loss_part", "transport_part", "reason"]
 CANARY_COLUMNS = [ROW_ID, "kind", "value", "loss_part", "transport_part"]
