@@ -92,8 +92,10 @@ def test_user_entry_points_in_a_clone(clone: Path) -> None:
     brought back after the second; `restore` recorded as a run that leaves `dvc status` clean."""
     params_before = (clone / "params.yaml").read_bytes()
     runs = []
-    for precision in ("0.8", "0.5"):  # the second run (the live snapshot) quarantines rows by value: one is restored below
-        match = SNAPSHOT.search(_run([".venv/bin/lossval-clean", "run", "--set", f"quarantine.min_precision={precision}"], clone))
+    overrides = [{"quarantine.min_precision": "0.8"}, {"quarantine.strategy": "quantile", "quarantine.quantile": "0.02"}]
+    for night in overrides:  # the second run (the live snapshot) quarantines rows by value: one is restored below
+        sets = [arg for key, value in night.items() for arg in ("--set", f"{key}={value}")]
+        match = SNAPSHOT.search(_run([".venv/bin/lossval-clean", "run", *sets], clone))
         assert match, "`lossval-clean run` printed no snapshot hash and DVC experiment"
         runs.append(match.groups())
         assert (clone / "params.yaml").read_bytes() == params_before, "a run edited params.yaml"
@@ -104,9 +106,10 @@ def test_user_entry_points_in_a_clone(clone: Path) -> None:
                                text=True, timeout=300, check=True).stdout
     table = list(csv.DictReader(io.StringIO(shown_csv)))
     shown = {row["Experiment"]: row for row in table if row["Experiment"]}
-    for (_, experiment, _), precision in zip(runs, ("0.8", "0.5")):
+    for (_, experiment, _), night in zip(runs, overrides):
         assert experiment in shown, f"{experiment} not in `dvc exp show`: {sorted(shown)}"
-        assert float(shown[experiment]["params.overrides.yaml:quarantine.min_precision"]) == float(precision)
+        for key, value in night.items():  # each night's own --set values, from params.overrides.yaml
+            assert shown[experiment][f"params.overrides.yaml:{key}"] == value, (key, shown[experiment])
         assert shown[experiment]["rows_quarantined_value"] not in ("", "!"), "the experiment lacks the run's metrics"
     client = MlflowClient(f"sqlite:///{clone / 'mlflow.db'}")
     for _, experiment, run_id in runs:
