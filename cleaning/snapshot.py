@@ -135,7 +135,7 @@ def checkout(project: Project, experiment: str, destination: Path) -> tuple[str,
     shutil.rmtree(staging, ignore_errors=True)
     try:
         fs.get(out, str(staging), recursive=True)
-        found = {p.relative_to(staging).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in staging.rglob("*") if p.is_file()}
+        found = file_md5s(staging)
         if found != expected:
             bad = sorted(set(expected.items()) ^ set(found.items()))
             raise SnapshotError(f"snapshot {md5} of {experiment} failed verification: {bad[:3]}")
@@ -148,6 +148,11 @@ def checkout(project: Project, experiment: str, destination: Path) -> tuple[str,
         return md5, destination
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def file_md5s(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` by its relative path, with its MD5 (what DVC records of a folder's files)."""
+    return {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 def matches_lock(project: Project, folder: Path) -> bool:
@@ -164,8 +169,7 @@ def matches_lock(project: Project, folder: Path) -> bool:
         expected = {e["relpath"]: e["md5"] for e in json.loads(manifest.read_text())}
     except (SnapshotError, OSError, KeyError, TypeError, ValueError):
         return False
-    found = {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
-    return found == expected
+    return file_md5s(folder) == expected
 
 
 def version_run(project: Project, *, run_name: str, run_id: str) -> tuple[str, str]:

@@ -87,7 +87,7 @@ def value(project: Project, *, callbacks=(), progress: bool | None = None, shard
         save_valued(project, valued, folder=None if shard is None else shard_folder(project, shard))
     where = "" if shard is None else f" (shard {shard} of {shards})"
     log.info("valued %d rows%s in %.1f s on %s", len(valued.values), where, valued.seconds, valued.device)
-    return {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3), "settings": valued.settings}
+    return valued.summary()
 
 
 def quarantine(project: Project, *, run_id: str | None = None, at: str | None = None) -> dict[str, Any]:

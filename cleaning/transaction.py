@@ -223,7 +223,8 @@ def first_files(project: Project) -> Iterator[None]:
         yield
     except BaseException:
         for path in set(project.work.rglob("*")) - before:
-            path.unlink(missing_ok=True) if path.is_file() else None
+            if path.is_file():
+                path.unlink(missing_ok=True)
         raise
 
 

@@ -35,6 +35,10 @@ class Valued:
     canaries: pd.DataFrame  # row_id (canary-<i>), kind (clean|labels|features), value, loss_part, transport_part; never an output
     settings: dict = field(default_factory=dict)  # the settings LossVal resolved (epochs, batch size... for "auto")
 
+    def summary(self) -> dict:
+        """What the value stage reports: rows, device, seconds, the resolved settings."""
+        return {"rows": len(self.values), "device": self.device, "seconds": round(self.seconds, 3), "settings": self.settings}
+
 
 def check_options(options: dict) -> None:
     """Refuse ``value.options`` keys that LossVal does not take, or that the other ``value`` keys already set.

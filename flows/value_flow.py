@@ -93,7 +93,7 @@ def value_step(project: Project, tracker: Tracker, *, params_file: str = "params
     tracker.set_tags(device=valued.device, value_deployment=deployment or IN_PROCESS, value_shards=str(shards))
     logger.info("valued %d rows on %s in %.1f s over %d shard(s) (%s)", len(valued.values), valued.device, valued.seconds, shards,
                 deployment or IN_PROCESS)
-    return {"rows": len(valued.values), "device": valued.device, "seconds": round(valued.seconds, 3), "settings": valued.settings}
+    return valued.summary()
 
 
 def _run_on_pool(deployment: str, runs: list[dict[str, Any]], logger) -> None:
