@@ -34,6 +34,10 @@ def find_chromium() -> str | None:
     return next((path for name in CANDIDATES if (path := shutil.which(name))), None)
 
 
+class PageChanged(RuntimeError):
+    """The page or one of its frames navigated between two DevTools calls; the caller may simply look again."""
+
+
 class Browser:
     def __init__(self, executable: str, profile: Path) -> None:
         profile.mkdir(parents=True, exist_ok=True)
@@ -80,7 +84,9 @@ class Browser:
             message = json.loads(self.ws.recv(timeout=60))
             if message.get("id") == message_id:
                 if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
+                    error = f"{method}: {message['error']}"
+                    gone = any(m in error for m in ("Cannot find context", "No frame", "Execution context was destroyed"))
+                    raise PageChanged(error) if gone else RuntimeError(error)
                 return message["result"]
 
     def open(self, url: str) -> None:
@@ -105,13 +111,16 @@ class Browser:
         """Evaluate ``expression`` in the page (or in each of its frames) until it is truthy; return that value."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if frames:
-                for frame_id in self._frames():
-                    context = self.call("Page.createIsolatedWorld", frameId=frame_id)["executionContextId"]
-                    if value := self._evaluate(expression, context):
-                        return value
-            elif value := self._evaluate(expression):
-                return value
+            try:
+                if frames:
+                    for frame_id in self._frames():
+                        context = self.call("Page.createIsolatedWorld", frameId=frame_id)["executionContextId"]
+                        if value := self._evaluate(expression, context):
+                            return value
+                elif value := self._evaluate(expression):
+                    return value
+            except PageChanged:
+                pass  # a frame navigated or went away between two calls: look again
             time.sleep(0.5)
         raise AssertionError(f"not true after {timeout:.0f} s: {expression}")
 
