@@ -91,8 +91,11 @@ class CleanLogFilter(logging.Filter):
 _FILTER = CleanLogFilter()
 
 
-def install_log_filter() -> None:
-    """Add :class:`CleanLogFilter` to every handler of every logger configured so far (idempotent)."""
+def install_logging() -> None:
+    """Add :class:`CleanLogFilter` to every handler of every logger configured so far, and let the pipeline's
+    own INFO lines (logger ``lossval_clean``: rows in, values, epochs, models) through to the console and to the
+    flow run's logs; unset, the logger inherits the root's WARNING and Prefect's handlers never see them (idempotent)."""
+    logging.getLogger("lossval_clean").setLevel(logging.INFO)
     loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger))]
     for logger in loggers:
         for handler in logger.handlers:

@@ -3,6 +3,8 @@ test split, and pick the champion with the gate (lossval.gate)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -16,6 +18,8 @@ from lossval.model import export_state
 from lossval.rows import ROW_ID, feature_columns
 from cleaning.project import Project
 from cleaning.split import Split
+
+log = logging.getLogger("lossval_clean")
 
 HEADLINE = {"classification": "accuracy", "regression": "rmse"}
 #: The downstream variants each retrain.mode trains (all rows are always trained: the gate's baseline).
@@ -55,6 +59,8 @@ def retrain_models(project: Project, split: Split, flagged_ids: list[str], value
     predictions = {}
     settings: dict = {}
     for name in variants:
+        started = time.perf_counter()
+        log.info("retraining the %r model on %d rows", name, len(rows[name]))
         model = MLP(
             base.task, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, hidden_layers=cfg.hidden_layers,
             device=project.params.value.device, random_state=base.seed, progress=False,
@@ -63,6 +69,8 @@ def retrain_models(project: Project, split: Split, flagged_ids: list[str], value
         for metric, score in downstream_scores(base.task, split.test[base.target].to_numpy(), predictions[name]).items():
             scores[f"test_{metric}_{name}"] = score
         models[name] = export_state(model)
+        log.info("the %r model: %s, %.0f s", name, ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k.endswith(f"_{name}")),
+                 time.perf_counter() - started)
         settings = dict(model.settings_)  # what "auto" resolved to (the same for every variant but for the row count)
     gate = champion_gate(task=base.task, y_true=split.test[base.target].to_numpy(), predictions=predictions, seed=base.seed)
     return Retrained(scores=scores, models=models, gate={**gate_record(gate), "settings": settings})

@@ -41,6 +41,8 @@ CHAMPION = "champion"  # the registered model's alias on the gate's promoted var
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the MLflow UI then opens the experiment on its runs table
 VALUATION = "valuation"  # the nested run of a valuation on another worker
 _log = logging.getLogger(__name__)
+progress = logging.getLogger("lossval_clean")  # reaches the flow run's logs: a night's long steps show they move
+EPOCH_LINE = ("seconds", "loss", "ot")
 
 
 def tracking_uri(project: Project) -> str:
@@ -152,6 +154,7 @@ class Tracker:
         (a locked store, a server blip) is passed to ``warn``, never the end of the run."""
 
         def log_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+            progress.info("valuation epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in EPOCH_LINE))
             now = int(time.time() * 1000)
             batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
             try:

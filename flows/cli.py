@@ -154,9 +154,9 @@ def configure_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_environment()
     args = build_parser().parse_args(argv)
-    from cleaning.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_log_filter, message
+    from cleaning.failures import EXIT_BUG, EXIT_USAGE, exit_code, install_logging, message
 
-    install_log_filter()
+    install_logging()
     try:
         return args.func(args)
     except Exception as e:  # expected failures: one line and their exit code (cleaning/failures.py); bugs: the traceback

@@ -16,7 +16,7 @@ from prefect.states import Failed
 from flows.artifacts import failure_summary, run_artifacts
 from flows.trigger import Trigger, detect_trigger
 from flows.value_flow import value_step
-from cleaning.failures import install_log_filter
+from cleaning.failures import install_logging
 from cleaning.overrides import write_overrides
 from cleaning.project import Project, check_flow_parameters
 from cleaning.tracking import Tracker, preflight
@@ -47,7 +47,7 @@ def lossval_clean(
     project; snapshot, ledger, metrics, dvc.lock, the DVC experiment and the MLflow record are published
     all-or-nothing; a killed run is repaired by the next one.
     """
-    install_log_filter()  # no credential in any log (Prefect's included), no traceback for an expected failure
+    install_logging()  # no credential in any log (Prefect's included), no traceback for an expected failure
     logger = get_run_logger()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
     check_flow_parameters(project, params_file=params_file, project_dir=project_dir, deployment_run=bool(deployment.id))

@@ -54,10 +54,10 @@ def lossval_value(
     """
     from prefect.runtime import deployment
 
-    from cleaning.failures import install_log_filter
+    from cleaning.failures import install_logging
     from cleaning.project import check_flow_parameters
 
-    install_log_filter()
+    install_logging()
     project = Project.load(project_dir, params_file=params_file, overrides=overrides or {})
     check_flow_parameters(project, params_file=params_file, project_dir=project_dir, deployment_run=bool(deployment.id))
     tracker = Tracker.resume(project, run_id)

@@ -80,7 +80,8 @@ def test_readme_main_command_in_a_fresh_clone(clone: Path) -> None:
     readme = (REPO / "README.md").read_text()
     assert "bash scripts/demo.sh" in readme, "the README's main command changed: update this test"
     output = _run(["bash", "scripts/demo.sh"], clone)
-    for words in ("rows in", "quarantined", "downstream test", "snapshot"):
+    # the long steps show they move (a nightly log, no TTY: no progress bar): one line per epoch and per model
+    for words in ("rows in", "quarantined", "downstream test", "snapshot", "valuation epoch 1:", "retraining the 'all' model"):
         assert words in output, f"the demo's summary lacks {words!r}:\n{output[-3000:]}"
     assert SNAPSHOT.search(output), f"no snapshot hash and run id in the demo's summary:\n{output[-3000:]}"
     _assert_git_sees_only_what_users_commit(clone)

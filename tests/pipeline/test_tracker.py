@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_a_run_ended_on_another_thread_is_no_longer_active(project):
     assert MlflowClient().get_run(tracker.run_id).info.status == "KILLED" and mlflow.active_run() is None
 
 
-def test_the_result_inputs_failures_and_a_label_predicting_champion(project, mixed):
+def test_the_result_inputs_failures_and_a_label_predicting_champion(project, mixed, caplog):
     frame, model = mixed
     state = export_state(model)
     tracker = Tracker.start(project, trigger="manual")
@@ -100,9 +101,12 @@ def test_the_result_inputs_failures_and_a_label_predicting_champion(project, mix
     checked = validate_rows(raw, schema=model_schema("electricity_example"), target="target", task="classification",
                             duplicate=pd.Series(False, index=raw.index))  # fmt: skip
     tracker.log_schema_failures(checked.failure_cases)
+    caplog.set_level(logging.INFO, logger="lossval_clean")
     log_epoch = tracker.epoch_logger()
     for epoch in (1, 2):
         log_epoch(epoch, {"loss": 1.0 / epoch, "seconds": 0.1})
+    lines = [r.getMessage() for r in caplog.records if r.name == "lossval_clean"]  # the flow run's log shows the epochs go by
+    assert "valuation epoch 2: loss 0.5, seconds 0.1" in lines, lines
     values = pd.DataFrame({"row_id": train["row_id"], "value": np.linspace(-1, 1, len(train))})
     report = tracker.project.root / "report.html"
     report.write_text("<html></html>")
