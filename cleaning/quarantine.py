@@ -97,7 +97,7 @@ def decide_rows(
     if counts["rows_in"] != counts["rows_quarantined_schema"] + counts["rows_quarantined_value"] + counts["rows_clean"]:
         raise AssertionError(f"row accounting is off: {counts}")  # never expected: every row is clean or quarantined
     fp = fingerprint(project, input_sha256)
-    ledger = ledger.record(quarantine[[ROW_ID, "value", "reason", "rule"]], fingerprint=fp, run_id=run_id, at=at)
+    ledger = ledger.record(quarantine[[ROW_ID, "value", "reason", "rule"]], fingerprint=fp, run_id=run_id, at=at).compact(cfg.ledger_runs)
     return Cleaned(
         clean=clean, quarantine=quarantine, decision=decision, flagged_ids=by_value[ROW_ID].tolist(), counts=counts, ledger=ledger,
         fingerprint=fp, calibration=calibration,

@@ -1,10 +1,18 @@
 """The quarantine ledger: an append-only event log of every quarantine and restore, kept across runs.
 
 One row per event: ``fingerprint, run_id, row_id, event, value, reason,
-rule, at, note``. ``event`` is ``quarantined`` or ``restored``. A run's
+rule, at, note, times, first_at``. ``event`` is ``quarantined`` or ``restored``. A run's
 ``fingerprint`` identifies its inputs and parameters: recording the same
 fingerprint again adds nothing, so a rerun with the same inputs leaves the
 ledger (and the snapshot that holds it) byte-identical.
+
+Bounded size: :meth:`Ledger.compact` keeps the last ``keep_runs`` runs' events in full
+and folds older quarantine events into one event per row (``fingerprint`` empty, note
+``folded``): its last run, value, reason and rule, ``times`` = how many runs quarantined
+it, ``first_at`` = the first. :meth:`Ledger.status` is the same before and after; restores
+are never folded. Without it a nightly run on 10^6 rows adds ~10^5 events a night, each
+night's snapshot holds the whole file, and every run reads it all.
+A ledger written before ``times``/``first_at`` existed loads as one run per event.
 
 Integrity: :meth:`Ledger.save` writes a SHA-256 sidecar; :meth:`Ledger.load`
 refuses a ledger whose bytes, columns or keys do not check out (a corrupt or
@@ -21,8 +29,10 @@ import pandas as pd
 
 from lossval.io import write_bytes, write_text
 
-COLUMNS = ["fingerprint", "run_id", "row_id", "event", "value", "reason", "rule", "at", "note"]
+COLUMNS = ["fingerprint", "run_id", "row_id", "event", "value", "reason", "rule", "at", "note", "times", "first_at"]
+LEGACY_COLUMNS = COLUMNS[:9]  # before compaction: one event, one run
 EVENTS = ("quarantined", "restored")
+DTYPES = {"value": "float64", "times": "int64"}  # the other columns are strings
 
 
 class LedgerError(RuntimeError):
@@ -30,7 +40,7 @@ class LedgerError(RuntimeError):
 
 
 def _empty() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="float64" if c == "value" else "object") for c in COLUMNS})
+    frame = pd.DataFrame({c: pd.Series(dtype=DTYPES.get(c, "object")) for c in COLUMNS})
     return frame
 
 
@@ -66,6 +76,8 @@ class Ledger:
             events = pd.read_parquet(path)
         except Exception as e:  # corrupt parquet with a matching checksum: written corrupt
             raise LedgerError(f"ledger {path} cannot be read: {e}") from e
+        if list(events.columns) == LEGACY_COLUMNS:
+            events = events.assign(times=1, first_at=events["at"])
         if list(events.columns) != COLUMNS:
             raise LedgerError(f"ledger {path} has columns {list(events.columns)}, expected {COLUMNS}")
         if events.duplicated(["fingerprint", "row_id", "event", "at"]).any() or not events["event"].isin(EVENTS).all():
@@ -75,7 +87,7 @@ class Ledger:
     def save(self, path: str | Path) -> None:
         """Write the ledger and then its checksum, each atomically."""
         path = Path(path)
-        frame = self.events.astype({c: "object" for c in COLUMNS if c != "value"}).astype({"value": "float64"})
+        frame = self.events.astype({c: "object" for c in COLUMNS if c not in DTYPES}).astype(DTYPES)
         import io
 
         buffer = io.BytesIO()
@@ -106,6 +118,8 @@ class Ledger:
                 "rule": quarantined["rule"].astype(str).to_numpy(),
                 "at": at,
                 "note": "",
+                "times": 1,
+                "first_at": at,
             }
         )
         return Ledger(pd.concat([self.events, new], ignore_index=True) if len(self.events) else new)
@@ -116,10 +130,30 @@ class Ledger:
         new = pd.DataFrame(
             {
                 "fingerprint": "", "run_id": "", "row_id": row_ids, "event": "restored",
-                "value": float("nan"), "reason": "restored by user", "rule": "", "at": at, "note": note,
+                "value": float("nan"), "reason": "restored by user", "rule": "", "at": at, "note": note, "times": 1, "first_at": at,
             }
         )
         return Ledger(pd.concat([self.events, new], ignore_index=True) if len(self.events) else new)
+
+    def compact(self, keep_runs: int) -> Ledger:
+        """Keep the quarantine events of the last ``keep_runs`` runs (by first record time) and every restore;
+        fold the older quarantine events into one per row (see the module doc). Deterministic: the same
+        ledger compacts to the same bytes."""
+        if keep_runs < 1:
+            raise ValueError(f"keep_runs must be >= 1, got {keep_runs!r}")
+        events = self.events
+        quarantined = (events["event"] == "quarantined").to_numpy()
+        run_events = events[quarantined & (events["fingerprint"] != "").to_numpy()]
+        order = run_events.groupby("fingerprint", sort=False)["at"].min().sort_values(kind="stable")
+        kept = set(order.index[-keep_runs:])
+        old = quarantined & ~events["fingerprint"].isin(kept).to_numpy()
+        if not (events.loc[old, "fingerprint"] != "").any():  # nothing beyond what is already folded
+            return self
+        folded = events[old].sort_values("at", kind="stable").groupby("row_id", sort=True).agg(
+            run_id=("run_id", "last"), value=("value", "last"), reason=("reason", "last"), rule=("rule", "last"),
+            at=("at", "max"), times=("times", "sum"), first_at=("first_at", "min"),
+        ).reset_index().assign(fingerprint="", event="quarantined", note="folded")
+        return Ledger(pd.concat([folded[COLUMNS], events[~old]], ignore_index=True).sort_values("at", kind="stable"))
 
     # ---- views ---------------------------------------------------------
     def pinned(self) -> set[str]:
@@ -137,8 +171,8 @@ class Ledger:
         grouped = q.groupby("row_id", sort=False)
         table = pd.DataFrame(
             {
-                "times_quarantined": grouped.size(),
-                "first_quarantined": grouped["at"].first(),
+                "times_quarantined": grouped["times"].sum(),
+                "first_quarantined": grouped["first_at"].min(),
                 "last_quarantined": grouped["at"].last(),
                 "last_value": grouped["value"].last(),
                 "last_reason": grouped["reason"].last(),
@@ -150,6 +184,6 @@ class Ledger:
         return table.sort_values(["times_quarantined", "last_value"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
     def runs(self) -> pd.DataFrame:
-        """Quarantine counts per run, in order: how the total changed night to night."""
-        q = self.events[self.events["event"] == "quarantined"]
+        """Quarantine counts per run still held in full (see :meth:`compact`), in order: how the total changed night to night."""
+        q = self.events[(self.events["event"] == "quarantined") & (self.events["fingerprint"] != "")]
         return q.groupby(["run_id", "at"], sort=False).size().rename("quarantined").reset_index().sort_values("at", kind="stable")

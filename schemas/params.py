@@ -101,6 +101,7 @@ class Quarantine(_Section):
     min_precision: float = Field(gt=0, le=1, description="calibrated: the lowest estimated precision of the quarantine")
     canary_share: float = Field(ge=0, lt=1, description="share of the reference rows made into canaries; 0 = none")
     min_canary_auroc: float = Field(ge=0, le=1, description="below this canary AUROC the valuation is unreliable")
+    ledger_runs: int = Field(30, ge=1, description="the ledger keeps this many runs' quarantine events in full; older ones are folded into one event per row")
 
     @model_validator(mode="after")
     def _canaries_for_calibrated(self) -> Quarantine:
