@@ -83,7 +83,7 @@ def build_report(project: Project, *, values: pd.DataFrame, rule: str, history: 
         worst=worst,
         images={PLOTS[k]: png for k, png in images.items()},
         details={"dataset": project.params.ingest.path, "run": f"{run_name} ({run_id})", "date": at, "trigger": trigger,
-                 "task": task_, "device": device, "runs in ledger": str(len(ledger.runs())), "imputed cells": _imputed_text(check)},
+                 "task": task_, "device": device, "runs in the ledger (in full)": str(len(ledger.runs())), "imputed cells": _imputed_text(check)},
         repeated=status[status["times_quarantined"] > 1].head(25) if not status.empty else None,
         previous_counts=previous.get("counts") if previous else None,
         health=health_lines,
