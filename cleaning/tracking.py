@@ -43,6 +43,7 @@ VALUATION = "valuation"  # the nested run of a valuation on another worker
 _log = logging.getLogger(__name__)
 progress = logging.getLogger("lossval_clean")  # reaches the flow run's logs: a night's long steps show they move
 EPOCH_LINE = ("seconds", "loss", "ot")
+EPOCH_LINE_SECONDS = 10.0
 
 
 def tracking_uri(project: Project) -> str:
@@ -151,10 +152,15 @@ class Tracker:
 
     def epoch_logger(self, warn: Callable[[str], None] = _log.warning) -> Callable[[int, Mapping[str, float]], None]:
         """A LossVal callback logging each epoch's metrics to the run (step = epoch); best effort: a failed call
-        (a locked store, a server blip) is passed to ``warn``, never the end of the run."""
+        (a locked store, a server blip) is passed to ``warn``, never the end of the run. The run's log gets a
+        line for the first epoch and then at most one every :data:`EPOCH_LINE_SECONDS` (a long night shows it
+        moves; a short one is not flooded)."""
+        last_line = [float("-inf")]
 
         def log_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
-            progress.info("valuation epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in EPOCH_LINE))
+            if epoch == 1 or time.monotonic() - last_line[0] >= EPOCH_LINE_SECONDS:
+                last_line[0] = time.monotonic()
+                progress.info("valuation epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in EPOCH_LINE))
             now = int(time.time() * 1000)
             batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
             try:

@@ -90,7 +90,7 @@ def test_a_run_ended_on_another_thread_is_no_longer_active(project):
     assert MlflowClient().get_run(tracker.run_id).info.status == "KILLED" and mlflow.active_run() is None
 
 
-def test_the_result_inputs_failures_and_a_label_predicting_champion(project, mixed, caplog):
+def test_the_result_inputs_failures_and_a_label_predicting_champion(project, mixed, caplog, monkeypatch):
     frame, model = mixed
     state = export_state(model)
     tracker = Tracker.start(project, trigger="manual")
@@ -106,7 +106,7 @@ def test_the_result_inputs_failures_and_a_label_predicting_champion(project, mix
     for epoch in (1, 2):
         log_epoch(epoch, {"loss": 1.0 / epoch, "seconds": 0.1})
     lines = [r.getMessage() for r in caplog.records if r.name == "lossval_clean"]  # the flow run's log shows the epochs go by
-    assert "valuation epoch 2: loss 0.5, seconds 0.1" in lines, lines
+    assert lines == ["valuation epoch 1: loss 1, seconds 0.1"], lines  # then one line per 10 s at most
     values = pd.DataFrame({"row_id": train["row_id"], "value": np.linspace(-1, 1, len(train))})
     report = tracker.project.root / "report.html"
     report.write_text("<html></html>")
@@ -156,6 +156,13 @@ def test_the_result_inputs_failures_and_a_label_predicting_champion(project, mix
 
     tracker.unregister(previous_champion=None)
     assert not client.search_model_versions(f"name='{name}'") and "dvc_snapshot" not in client.get_run(tracker.run_id).data.tags
+
+    monkeypatch.setattr("cleaning.tracking.EPOCH_LINE_SECONDS", 0.0)  # a long night: every epoch takes longer than that
+    slow = tracker.epoch_logger()
+    for epoch in (1, 2):
+        slow(epoch, {"loss": 1.0 / epoch, "seconds": 0.1})
+    assert [r.getMessage() for r in caplog.records if r.name == "lossval_clean"][-2:] == [
+        "valuation epoch 1: loss 1, seconds 0.1", "valuation epoch 2: loss 0.5, seconds 0.1"]
 
 
 def test_resume_logs_epochs_to_the_parent_and_values_in_a_nested_run(project):
