@@ -66,11 +66,10 @@ def retrain_models(project: Project, split: Split, flagged_ids: list[str], value
             device=project.params.value.device, random_state=base.seed, progress=False,
         ).fit(rows[name][features], rows[name][base.target], sample_weight=weights.to_numpy() if name == "weighted" else None)
         predictions[name] = model.predict(split.test[features])
-        for metric, score in downstream_scores(base.task, split.test[base.target].to_numpy(), predictions[name]).items():
-            scores[f"test_{metric}_{name}"] = score
+        variant_scores = downstream_scores(base.task, split.test[base.target].to_numpy(), predictions[name])
+        scores.update({f"test_{metric}_{name}": score for metric, score in variant_scores.items()})
         models[name] = export_state(model)
-        log.info("the %r model: %s, %.0f s", name, ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k.endswith(f"_{name}")),
-                 time.perf_counter() - started)
+        log.info("the %r model: %s, %.0f s", name, ", ".join(f"{k} {v:.4f}" for k, v in variant_scores.items()), time.perf_counter() - started)
         settings = dict(model.settings_)  # what "auto" resolved to (the same for every variant but for the row count)
     gate = champion_gate(task=base.task, y_true=split.test[base.target].to_numpy(), predictions=predictions, seed=base.seed)
     return Retrained(scores=scores, models=models, gate={**gate_record(gate), "settings": settings})

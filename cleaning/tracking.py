@@ -155,11 +155,12 @@ class Tracker:
         (a locked store, a server blip) is passed to ``warn``, never the end of the run. The run's log gets a
         line for the first epoch and then at most one every :data:`EPOCH_LINE_SECONDS` (a long night shows it
         moves; a short one is not flooded)."""
-        last_line = [float("-inf")]
+        last_line = float("-inf")  # the first epoch always gets its line
 
         def log_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
-            if epoch == 1 or time.monotonic() - last_line[0] >= EPOCH_LINE_SECONDS:
-                last_line[0] = time.monotonic()
+            nonlocal last_line
+            if time.monotonic() - last_line >= EPOCH_LINE_SECONDS:
+                last_line = time.monotonic()
                 progress.info("valuation epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in EPOCH_LINE))
             now = int(time.time() * 1000)
             batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]

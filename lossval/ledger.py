@@ -141,14 +141,11 @@ class Ledger:
         ledger compacts to the same bytes."""
         if keep_runs < 1:
             raise ValueError(f"keep_runs must be >= 1, got {keep_runs!r}")
-        events = self.events
-        quarantined = (events["event"] == "quarantined").to_numpy()
-        run_events = events[quarantined & (events["fingerprint"] != "").to_numpy()]
-        order = run_events.groupby("fingerprint", sort=False)["at"].min().sort_values(kind="stable")
-        kept = set(order.index[-keep_runs:])
-        old = quarantined & ~events["fingerprint"].isin(kept).to_numpy()
-        if not (events.loc[old, "fingerprint"] != "").any():  # nothing beyond what is already folded
+        events, held = self.events, self._held()
+        order = events[held].groupby("fingerprint", sort=False)["at"].min().sort_values(kind="stable")
+        if len(order) <= keep_runs:  # nothing beyond what is already folded
             return self
+        old = (events["event"] == "quarantined").to_numpy() & ~events["fingerprint"].isin(set(order.index[-keep_runs:])).to_numpy()
         folded = events[old].sort_values("at", kind="stable").groupby("row_id", sort=True).agg(
             run_id=("run_id", "last"), value=("value", "last"), reason=("reason", "last"), rule=("rule", "last"),
             at=("at", "max"), times=("times", "sum"), first_at=("first_at", "min"),
@@ -156,6 +153,10 @@ class Ledger:
         return Ledger(pd.concat([folded[COLUMNS], events[~old]], ignore_index=True).sort_values("at", kind="stable"))
 
     # ---- views ---------------------------------------------------------
+    def _held(self) -> pd.Series:
+        """The quarantine events of runs held in full (a folded event has no fingerprint)."""
+        return (self.events["event"] == "quarantined") & (self.events["fingerprint"] != "")
+
     def pinned(self) -> set[str]:
         """Rows restored by a user: kept in every later run."""
         restored = self.events.loc[self.events["event"] == "restored", "row_id"]
@@ -185,5 +186,5 @@ class Ledger:
 
     def runs(self) -> pd.DataFrame:
         """Quarantine counts per run still held in full (see :meth:`compact`), in order: how the total changed night to night."""
-        q = self.events[(self.events["event"] == "quarantined") & (self.events["fingerprint"] != "")]
+        q = self.events[self._held()]
         return q.groupby(["run_id", "at"], sort=False).size().rename("quarantined").reset_index().sort_values("at", kind="stable")
