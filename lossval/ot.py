@@ -87,11 +87,12 @@ def softmin(eps: float, C_xy: Tensor, h_y: Tensor) -> Tensor:
         (B, N) potential on the x side.
     """
     if not (torch.is_grad_enabled() and (h_y.requires_grad or C_xy.requires_grad)):
-        # the same arithmetic in place, in one (B, N, M) buffer: a third less time (no autograd to feed)
-        z = C_xy.div(-eps).add_(h_y.unsqueeze(1))  # (B, N, M), = h - C / eps to the bit
+        # the same arithmetic in place, in one (B, N, M) buffer: a third less time (no autograd to feed);
+        # h - C / eps in one pass, as h + C * (-1 / eps) (7-17 % less OT time: bench.ot_levers)
+        z = h_y.unsqueeze(1).add(C_xy, alpha=-1.0 / eps)  # (B, N, M)
         top = z.amax(dim=2, keepdim=True)  # (B, N, 1)
         return z.sub_(top).clamp_(min=_MIN_EXPONENT).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
-    z = h_y.unsqueeze(1) - C_xy / eps  # (B, N, M)
+    z = h_y.unsqueeze(1).add(C_xy, alpha=-1.0 / eps)  # (B, N, M)
     top = z.detach().amax(dim=2, keepdim=True)  # (B, N, 1)
     lse = (z - top).clamp(min=_MIN_EXPONENT).exp().sum(dim=2).log() + top.squeeze(2)  # (B, N)
     return -eps * lse

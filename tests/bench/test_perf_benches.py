@@ -54,3 +54,31 @@ def test_shards_simulation_writes_its_cell(tmp_path):
                  "--lossval", "epochs=1", "--out", str(out)])  # fmt: skip
     runs = pd.read_csv(out)
     assert len(runs) == 1 and runs["spearman_sharded"].between(-1, 1).all() and runs["f1_pooled"].between(0, 1).all()
+
+
+def test_ot_levers_bench_compares_every_lever_with_the_default(tmp_path, capsys):
+    from bench import ot_levers
+
+    out = tmp_path / "levers.csv"
+    ot_levers.main(["--names", "white_wine", "--rows", "3000", "--val", "300", "--repeats", "1",
+                    "--datasets", str(BUNDLED), "--out", str(out)])  # fmt: skip
+    rows = pd.read_csv(out).set_index("variant")
+    assert {"default", "warm1", "warm3", "two_pass", "chunk18", "scaling0.01"} <= set(rows.index)
+    for same in ("default", "two_pass", "chunk18"):  # the same arithmetic up to rounding
+        assert rows.loc[same, "grad_r_default"] > 0.9999 and rows.loc[same, "value_r_default"] > 0.9999
+    assert rows.loc["scaling0.01", "schedule"] < rows.loc["default", "schedule"]
+    assert (rows["cpu_s"] > 0).all() and rows["grad_r_converged"].between(-1, 1).all()
+    assert ot_levers.ot.softmin is ot_levers._softmin  # the patched solver is put back
+
+
+def test_warm_transport_without_a_warm_call_is_the_default_solve():
+    from bench.ot_levers import warm_transport
+    from lossval.epoch_transport import epoch_transport
+    from lossval.ot import SinkhornToReference, diameter_bound
+
+    g = torch.Generator().manual_seed(0)
+    x, ref, w = torch.randn(640, 5, generator=g), torch.randn(300, 5, generator=g), torch.rand(640, generator=g) + 0.5
+    transport = SinkhornToReference(ref, scaling=0.2, diameter=diameter_bound(torch.cat([x, ref]), ref), reference_rows=128)
+    value, grad = epoch_transport(transport, w, x, 32)
+    warm_value, warm_grad = warm_transport(transport, w, x, 32, 1)  # 20 groups: one call, solved cold
+    assert torch.allclose(warm_value, value, atol=1e-5) and torch.allclose(warm_grad, grad, atol=1e-6)

@@ -1,0 +1,161 @@
+"""Levers on the OT term of a large-table epoch, measured: warm-started potentials, a one-pass soft-min, chunk sizes.
+
+Issue 17 listed "warm-started Sinkhorn potentials, fewer iterations once warm" among the untried
+levers. LossVal's large-table epoch draws its 32-row groups and its 128-row reference parts again
+at every solve, so no earlier solution of *the same* problem exists; the nearest warm start is a
+population potential per reference part: the mean reference-side potential ``g`` of the epoch's
+first batched call (solved cold, with the full epsilon schedule), given to every later group of
+that part, which then runs only the last ``J`` temperatures of the schedule (variant ``warm<J>``).
+
+``two_pass`` is the soft-min as it was before this measurement (``C.div(-eps).add_(h)``, two
+passes over the (B, N, M) buffer; the default now forms ``h - C / eps`` in one,
+``h.add(C, alpha=-1/eps)``), and ``chunk<k>`` the batched calls capped at ``2**k`` cost-matrix
+entries instead of ``2**20``; ``scaling<s>`` the epsilon-scaling ratio ``s`` instead of 0.2
+(fewer temperatures in the schedule).
+
+Each variant's OT value per group and gradient per row over one epoch
+(:func:`lossval.epoch_transport.epoch_transport`, the large-table settings: scaling 0.2, groups of
+32 against 128-row parts of the validation rows) is compared with the default solver's and with a
+near-converged one (``scaling=0.9``: about 7x the iterations), by Pearson correlation, on the
+development datasets at ``--rows`` rows (``bench.scale.scaled_table``: 10 % mixed noise); CPU
+seconds of the epoch are the median of ``--repeats`` interleaved runs, one torch thread.
+
+    python -m bench.ot_levers --rows 100000 --repeats 3 --out bench/results/ot_levers17.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import datasets_dir, machine
+from bench.scale import scaled_table
+import lossval.ot as ot
+from lossval.epoch_transport import epoch_transport
+from lossval.ot import SinkhornToReference, diameter_bound, half_squared_distances, log_weights, sinkhorn_loop
+
+DEV = ("adult", "california_housing", "covertype_binary_subset")
+_softmin = ot.softmin
+
+
+def two_pass_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
+    """:func:`lossval.ot.softmin` as it was: ``h - C / eps`` in two passes (no-grad path only)."""
+    if torch.is_grad_enabled() and (h_y.requires_grad or C_xy.requires_grad):
+        return _softmin(eps, C_xy, h_y)
+    z = C_xy.div(-eps).add_(h_y.unsqueeze(1))  # (B, N, M)
+    top = z.amax(dim=2, keepdim=True)
+    return z.sub_(top).clamp_(min=ot._MIN_EXPONENT).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
+
+
+def warm_transport(transport: SinkhornToReference, w: torch.Tensor, x: torch.Tensor, size: int, last: int):
+    """:func:`epoch_transport` (full groups only) with every group after the first call warm-started
+    from its part's mean potential ``g`` and run for the ``last`` final temperatures of the schedule."""
+    n_groups = len(w) // size
+    parts = torch.arange(n_groups) % transport.n_parts
+    W, Xg = w[: n_groups * size].reshape(n_groups, size), x[: n_groups * size].reshape(n_groups, size, -1)
+    s, chunk = transport.part_rows, max(1, ot.chunk_entries(w.device) // (size * (transport.part_rows + size)))
+    eps_list, eps = transport.eps_list, transport.eps_list[-1]
+    values, grads, g_pop = [], [], None
+    for lo in range(0, n_groups, chunk):
+        hi = min(n_groups, lo + chunk)
+        wv = W[lo:hi].clone().requires_grad_()
+        alpha = transport.masses(wv)
+        ref = transport.reference[transport.part_index[parts[lo:hi]]]
+        beta = transport.reference_mass.expand(hi - lo, s)
+        with torch.no_grad():
+            C = half_squared_distances(Xg[lo:hi], ref)
+            a_log, b_log = log_weights(alpha), log_weights(beta)
+            if g_pop is None:  # the first call: cold, the full schedule; its mean g per part warms the rest
+                _, _, g_ab, f_ba = sinkhorn_loop(
+                    _softmin, a_log, b_log, None, None, C, C.transpose(1, 2), eps_list, None, debias=False,
+                    last_extrapolation=False,
+                )  # fmt: skip
+                counts = torch.bincount(parts[lo:hi], minlength=transport.n_parts).clamp_min(1).unsqueeze(1)
+                g_pop = torch.zeros(transport.n_parts, s).index_add_(0, parts[lo:hi], g_ab) / counts
+            else:
+                tail = eps_list[-last:]
+                g_ab = g_pop[parts[lo:hi]]
+                f_ba = _softmin(tail[0], C, b_log + g_ab / tail[0])
+                for e in tail:
+                    ft, gt = _softmin(e, C, b_log + g_ab / e), _softmin(e, C.transpose(1, 2), a_log + f_ba / e)
+                    f_ba, g_ab = 0.5 * (f_ba + ft), 0.5 * (g_ab + gt)
+            f_ba, g_ab = _softmin(eps, C, b_log + g_ab / eps), _softmin(eps, C.transpose(1, 2), a_log + f_ba / eps)
+        cost = (alpha * f_ba).sum(1) + (beta * g_ab).sum(1)
+        cost = cost - 0.5 * transport._self_ot(alpha, Xg[lo:hi]) - 0.5 * transport.part_self_terms[parts[lo:hi]]
+        (grad,) = torch.autograd.grad(cost.sum(), wv)
+        values.append(cost.detach())
+        grads.append(grad.reshape(-1))
+    return torch.cat(values), torch.cat(grads)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--names", nargs="+", default=list(DEV))
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--val", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--datasets", type=Path, default=None, help="datasets folder (default ../shared/datasets)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    folder = datasets_dir(args.datasets)
+    rows = []
+    for name in args.names:
+        table = scaled_table(name, args.rows, args.val, folder=folder)
+        x, ref = torch.tensor(table["X_train"], dtype=torch.float32), torch.tensor(table["X_val"], dtype=torch.float32)
+        diameter = diameter_bound(torch.cat([x, ref]), ref)
+        w = torch.rand(len(x), generator=torch.Generator().manual_seed(1)) * 0.5 + 0.75  # weights mid-fit
+        made = lambda scaling: SinkhornToReference(ref, scaling=scaling, diameter=diameter, reference_rows=128)  # noqa: E731
+        transport = made(0.2)
+        schedules = {"default": len(transport.eps_list)}
+        default = epoch_transport(transport, w, x, 32)
+        converged = epoch_transport(made(0.9), w, x, 32)
+        variants = {
+            "default": lambda: epoch_transport(transport, w, x, 32),
+            **{f"warm{j}": (lambda j=j: warm_transport(transport, w, x, 32, j)) for j in (1, 2, 3)},
+            **{key: (lambda: epoch_transport(transport, w, x, 32)) for key in ("two_pass", "chunk18", "chunk19")},
+        }
+        for ratio in (0.1, 0.05, 0.01, 0.001):
+            other = made(ratio)
+            variants[f"scaling{ratio}"] = lambda t=other: epoch_transport(t, w, x, 32)
+            schedules[f"scaling{ratio}"] = len(other.eps_list)
+        setup = {"two_pass": (two_pass_softmin, 2**20), "chunk18": (_softmin, 2**18), "chunk19": (_softmin, 2**19)}
+        seconds: dict[str, list[float]] = {k: [] for k in variants}
+        found = {}
+        for _ in range(args.repeats):
+            for key, run in variants.items():
+                ot.softmin, ot.MAX_CHUNK_ENTRIES = setup.get(key, (_softmin, 2**20))
+                try:
+                    started = time.process_time()
+                    found[key] = run()
+                    seconds[key].append(time.process_time() - started)
+                finally:
+                    ot.softmin, ot.MAX_CHUNK_ENTRIES = _softmin, 2**20
+        for key, (value, grad) in found.items():
+            m, k = len(grad), len(value)
+            r = lambda a, b: float(np.corrcoef(a.numpy(), b.numpy())[0, 1])  # noqa: E731
+            row = {
+                "dataset": name, "rows": args.rows, "variant": key, "schedule": schedules.get(key, schedules["default"]),
+                "cpu_s": round(float(np.median(seconds[key])), 3),
+                "value_r_default": round(r(value, default[0][:k]), 4), "grad_r_default": round(r(grad, default[1][:m]), 4),
+                "value_r_converged": round(r(value, converged[0][:k]), 4),
+                "grad_r_converged": round(r(grad, converged[1][:m]), 4), "machine": machine(),
+            }  # fmt: skip
+            rows.append(row)
+            print(row, flush=True)
+    if args.out:
+        new = not args.out.exists()
+        with args.out.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
