@@ -33,9 +33,10 @@ from bench.common import datasets_dir, load
 from bench.parts_value import DEVELOPMENT
 from bench.quality import Spec, make_cell
 from lossval import LossVal
+from lossval.loss import LossValLoss
 from lossval.metrics import detection_auroc, detection_f1, precision_at_noise_count
 
-ARMS = ("default", "static", "loss_only")
+ARMS = ("default", "static", "global_factor", "loss_only")
 COLUMNS = ["dataset", "task", "kind", "rate", "rep", "arm", "f1", "auroc", "precision_at_k", "seconds"]
 
 
@@ -56,12 +57,34 @@ def static_gradient() -> Iterator[None]:
         per_epoch.epoch_transport = original
 
 
+@contextlib.contextmanager
+def global_factor() -> Iterator[None]:
+    """Within the block, the weights' loss part is ``l_n`` times the epoch's *mean* OT factor instead of
+    its own group's: a row is not pushed down for the group it happened to be drawn into."""
+    original = LossValLoss.weight_gradient_parts
+
+    def parts(self, rows, weights, batch, transport, transport_grad):
+        loss_part, ot_part = original(self, rows, weights, batch, transport, transport_grad)
+        if self.combine != "product":
+            return loss_part, ot_part
+        return rows * self.factor(transport).mean(), ot_part
+
+    LossValLoss.weight_gradient_parts = parts
+    try:
+        yield
+    finally:
+        LossValLoss.weight_gradient_parts = original
+
+
+PATCHES = {"static": static_gradient, "global_factor": global_factor}
+
+
 def fit_arm(cell, arm: str) -> tuple[object, float]:
     seed = cell.seed % (2**31)
     options = {"combine": "loss_only"} if arm == "loss_only" else {}
     model = LossVal(cell.task, random_state=seed, progress=False, device="cpu", **options)
     started = time.perf_counter()
-    with static_gradient() if arm == "static" else contextlib.nullcontext():
+    with PATCHES.get(arm, contextlib.nullcontext)():
         model.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
     return model, time.perf_counter() - started
 
