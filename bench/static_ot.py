@@ -36,7 +36,7 @@ from lossval import LossVal
 from lossval.loss import LossValLoss
 from lossval.metrics import detection_auroc, detection_f1, precision_at_noise_count
 
-ARMS = ("default", "static", "global_factor", "loss_only")
+ARMS = ("default", "static", "global_factor", "loss_network", "loss_only")
 COLUMNS = ["dataset", "task", "kind", "rate", "rep", "arm", "f1", "auroc", "precision_at_k", "seconds"]
 
 
@@ -76,7 +76,31 @@ def global_factor() -> Iterator[None]:
         LossValLoss.weight_gradient_parts = original
 
 
-PATCHES = {"static": static_gradient, "global_factor": global_factor}
+@contextlib.contextmanager
+def loss_network() -> Iterator[None]:
+    """Within the block, the network trains as ``loss_only`` does (on ``w_n l_n``, no OT factor) while the
+    weights step as in ``global_factor``: ``l_n`` times the epoch's mean OT factor, plus the OT part."""
+    factor, parts = LossValLoss.factor, LossValLoss.weight_gradient_parts
+
+    def ones(self, transport):
+        return torch.ones_like(transport)
+
+    def weight_parts(self, rows, weights, batch, transport, transport_grad):
+        if self.combine != "product":
+            return parts(self, rows, weights, batch, transport, transport_grad)
+        ot = transport.abs()
+        d_factor = self.power * ot.pow(self.power - 1) * torch.sign(transport)  # (n_groups,)
+        weighted = torch.zeros_like(transport).index_add_(0, batch, weights * rows)  # (n_groups,) L_g
+        return rows * ot.pow(self.power).mean(), weighted[batch] * d_factor[batch] * transport_grad
+
+    LossValLoss.factor, LossValLoss.weight_gradient_parts = ones, weight_parts
+    try:
+        yield
+    finally:
+        LossValLoss.factor, LossValLoss.weight_gradient_parts = factor, parts
+
+
+PATCHES = {"static": static_gradient, "global_factor": global_factor, "loss_network": loss_network}
 
 
 def fit_arm(cell, arm: str) -> tuple[object, float]:
