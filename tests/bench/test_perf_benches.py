@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 
 from bench import gpu, profile, scale, shards
-from bench.common import BUNDLED
+from bench.common import BUNDLED, load
 
 
 def test_scaled_table_resamples_beyond_the_dataset_and_marks_the_noise():
@@ -82,3 +82,24 @@ def test_warm_transport_without_a_warm_call_is_the_default_solve():
     value, grad = epoch_transport(transport, w, x, 32)
     warm_value, warm_grad = warm_transport(transport, w, x, 32, 1)  # 20 groups: one call, solved cold
     assert torch.allclose(warm_value, value, atol=1e-5) and torch.allclose(warm_grad, grad, atol=1e-6)
+
+
+def test_static_ot_variants_change_the_fit_and_put_lossval_back():
+    import contextlib
+
+    import lossval.per_epoch as per_epoch
+    from bench import static_ot
+    from lossval import LossVal
+    from lossval.loss import LossValLoss
+
+    X, y, _ = load("white_wine", BUNDLED)
+    originals = (per_epoch.epoch_transport, LossValLoss.factor, LossValLoss.weight_gradient_parts)
+    fits = {}
+    for arm in ("default", *static_ot.PATCHES):
+        model = LossVal("regression", epochs=3, random_state=0, progress=False)
+        with static_ot.PATCHES.get(arm, contextlib.nullcontext)():
+            model.fit(X[:300], y[:300], X[300:400], y[300:400])
+        fits[arm] = model.weights_.to_numpy()
+        assert (per_epoch.epoch_transport, LossValLoss.factor, LossValLoss.weight_gradient_parts) == originals
+    for arm in static_ot.PATCHES:  # each variant moves the weights, none breaks the fit
+        assert np.isfinite(fits[arm]).all() and not np.allclose(fits[arm], fits["default"])
