@@ -41,8 +41,20 @@ COLUMNS = ["dataset", "task", "kind", "rate", "rep", "arm", "f1", "auroc", "prec
 
 
 @contextlib.contextmanager
-def static_gradient() -> Iterator[None]:
-    """Within the block, LossVal's per-epoch OT solve returns the weighted values and the uniform-weight gradients."""
+def patched(owner: object, **replacements: object) -> Iterator[None]:
+    """Within the block, ``owner``'s attributes are ``replacements``; the originals come back after it."""
+    originals = {name: getattr(owner, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for name, value in originals.items():
+            setattr(owner, name, value)
+
+
+def static_gradient() -> contextlib.AbstractContextManager:
+    """LossVal's per-epoch OT solve returns the weighted values and the uniform-weight gradients."""
     original = per_epoch.epoch_transport
 
     def solve(transport, w_p, Z_p, size):
@@ -50,54 +62,32 @@ def static_gradient() -> Iterator[None]:
         _, grad = original(transport, torch.ones_like(w_p), Z_p, size)
         return value, grad
 
-    per_epoch.epoch_transport = solve
-    try:
-        yield
-    finally:
-        per_epoch.epoch_transport = original
+    return patched(per_epoch, epoch_transport=solve)
 
 
-@contextlib.contextmanager
-def global_factor() -> Iterator[None]:
-    """Within the block, the weights' loss part is ``l_n`` times the epoch's *mean* OT factor instead of
-    its own group's: a row is not pushed down for the group it happened to be drawn into."""
-    original = LossValLoss.weight_gradient_parts
-
-    def parts(self, rows, weights, batch, transport, transport_grad):
-        loss_part, ot_part = original(self, rows, weights, batch, transport, transport_grad)
-        if self.combine != "product":
-            return loss_part, ot_part
-        return rows * self.factor(transport).mean(), ot_part
-
-    LossValLoss.weight_gradient_parts = parts
-    try:
-        yield
-    finally:
-        LossValLoss.weight_gradient_parts = original
+def _mean_factor_parts(self, rows, weights, batch, transport, transport_grad):
+    """``weight_gradient_parts`` with the loss part ``l_n`` times the epoch's *mean* OT factor ``F(OT)``."""
+    if self.combine != "product":
+        return ORIGINAL_PARTS(self, rows, weights, batch, transport, transport_grad)
+    ot = transport.abs()
+    d_factor = self.power * ot.pow(self.power - 1) * torch.sign(transport)  # (n_groups,) F'(OT_g)
+    weighted = torch.zeros_like(transport).index_add_(0, batch, weights * rows)  # (n_groups,) L_g
+    return rows * ot.pow(self.power).mean(), weighted[batch] * (d_factor[batch] * transport_grad)  # as the library
 
 
-@contextlib.contextmanager
-def loss_network() -> Iterator[None]:
-    """Within the block, the network trains as ``loss_only`` does (on ``w_n l_n``, no OT factor) while the
-    weights step as in ``global_factor``: ``l_n`` times the epoch's mean OT factor, plus the OT part."""
-    factor, parts = LossValLoss.factor, LossValLoss.weight_gradient_parts
+ORIGINAL_PARTS = LossValLoss.weight_gradient_parts
 
-    def ones(self, transport):
-        return torch.ones_like(transport)
 
-    def weight_parts(self, rows, weights, batch, transport, transport_grad):
-        if self.combine != "product":
-            return parts(self, rows, weights, batch, transport, transport_grad)
-        ot = transport.abs()
-        d_factor = self.power * ot.pow(self.power - 1) * torch.sign(transport)  # (n_groups,)
-        weighted = torch.zeros_like(transport).index_add_(0, batch, weights * rows)  # (n_groups,) L_g
-        return rows * ot.pow(self.power).mean(), weighted[batch] * d_factor[batch] * transport_grad
+def global_factor() -> contextlib.AbstractContextManager:
+    """The weights' loss part is ``l_n`` times the epoch's mean OT factor instead of its own group's:
+    a row is not pushed down for the group it happened to be drawn into."""
+    return patched(LossValLoss, weight_gradient_parts=_mean_factor_parts)
 
-    LossValLoss.factor, LossValLoss.weight_gradient_parts = ones, weight_parts
-    try:
-        yield
-    finally:
-        LossValLoss.factor, LossValLoss.weight_gradient_parts = factor, parts
+
+def loss_network() -> contextlib.AbstractContextManager:
+    """The network trains as ``loss_only`` does (on ``w_n l_n``, no OT factor) while the weights step as
+    in :func:`global_factor`."""
+    return patched(LossValLoss, factor=lambda self, transport: torch.ones_like(transport), weight_gradient_parts=_mean_factor_parts)
 
 
 PATCHES = {"static": static_gradient, "global_factor": global_factor, "loss_network": loss_network}
