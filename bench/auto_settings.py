@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.common import REPO, datasets_dir, machine, results_csv
+from bench.common import DEVELOPMENT, REPO, datasets_dir, machine, results_csv
 from bench.scale import parse_options, scaled_table
 
 DEFAULT_OUT = REPO / "bench" / "results" / "auto_settings.csv"
@@ -51,7 +51,7 @@ def fit_one(name: str, n: int, m: int, arm: str, rep: int, folder: Path, overrid
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", help="folder of the shared datasets (default ../shared/datasets)")
-    parser.add_argument("--names", nargs="+", default=["adult", "california_housing", "covertype_binary_subset"])
+    parser.add_argument("--names", nargs="+", default=list(DEVELOPMENT))
     parser.add_argument("--sizes", type=int, nargs="+", default=[50000])
     parser.add_argument("--val", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=1)

@@ -17,13 +17,11 @@ import sys
 import numpy as np
 import pandas as pd
 
-from bench.common import datasets_dir, load
+from bench.common import DEVELOPMENT, datasets_dir, load
 from lossval import LossVal
 from lossval.calibrate import calibrated_decision, tie_free_ranks
 from lossval.canary import make_canaries
 from lossval.noise import add_noise
-
-DEV = ("adult", "california_housing", "covertype_binary_subset")
 
 
 def cell(name: str, X: np.ndarray, y: np.ndarray, task: str, *, rate: float, rows: int, reference: int, share: float, seed: int, epochs: int):
@@ -46,7 +44,7 @@ def cell(name: str, X: np.ndarray, y: np.ndarray, task: str, *, rate: float, row
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=None, help="folder of the datasets (default ../shared/datasets)")
-    p.add_argument("--names", default=",".join(DEV))
+    p.add_argument("--names", default=",".join(DEVELOPMENT))
     p.add_argument("--rows", type=int, default=2000)
     p.add_argument("--reference", type=int, default=400)
     p.add_argument("--rates", default="0,0.1,0.2")

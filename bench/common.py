@@ -22,6 +22,8 @@ BUNDLED = REPO / "data" / "example"
 CLASSIFICATION = ("2dplanes", "electricity", "pol", "fried")
 REGRESSION = ("kin8nm", "white_wine", "cpu_activity", "pumadyn32nh")
 TASK_OF = {**{n: "classification" for n in CLASSIFICATION}, **{n: "regression" for n in REGRESSION}}
+#: The development datasets: settings are chosen on these, never on the eight reported above.
+DEVELOPMENT = ("adult", "california_housing", "covertype_binary_subset")
 
 
 def datasets_dir(value: str | None) -> Path:
@@ -126,3 +128,17 @@ def results_csv(path: Path, columns: list[str], key: Callable[[dict[str, str]], 
             print(row, flush=True)
 
         yield done, write
+
+
+@contextlib.contextmanager
+def patched(owner: object, **replacements: Any) -> Iterator[None]:
+    """Within the block, ``owner``'s attributes are ``replacements`` (a lever or variant under test);
+    the originals come back after it, whatever happens."""
+    originals = {name: getattr(owner, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for name, value in originals.items():
+            setattr(owner, name, value)

@@ -26,21 +26,21 @@ seconds of the epoch are the median of ``--repeats`` interleaved runs, one torch
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.common import datasets_dir, machine
+from bench.common import DEVELOPMENT, REPO, datasets_dir, machine, patched, results_csv
 from bench.scale import scaled_table
 import lossval.ot as ot
 from lossval.epoch_transport import epoch_transport
 from lossval.ot import SinkhornToReference, diameter_bound, half_squared_distances, log_weights, sinkhorn_loop
 
-DEV = ("adult", "california_housing", "covertype_binary_subset")
-_softmin = ot.softmin
+COLUMNS = ["dataset", "rows", "variant", "schedule", "cpu_s", "value_r_default", "grad_r_default", "value_r_converged",
+           "grad_r_converged", "machine"]
+_softmin, _chunk = ot.softmin, ot.MAX_CHUNK_ENTRIES
 
 
 def two_pass_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
@@ -50,6 +50,11 @@ def two_pass_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch
     z = C_xy.div(-eps).add_(h_y.unsqueeze(1))  # (B, N, M)
     top = z.amax(dim=2, keepdim=True)
     return z.sub_(top).clamp_(min=ot._MIN_EXPONENT).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
+
+
+#: variant -> (soft-min, cost-matrix entries per call) while it runs; SCALINGS: the epsilon-scaling ratios tried
+SETUP = {"two_pass": (two_pass_softmin, _chunk), "chunk18": (_softmin, 2**18), "chunk19": (_softmin, 2**19)}
+SCALINGS = (0.1, 0.05, 0.01, 0.001)
 
 
 def warm_transport(transport: SinkhornToReference, w: torch.Tensor, x: torch.Tensor, size: int, last: int):
@@ -95,66 +100,50 @@ def warm_transport(transport: SinkhornToReference, w: torch.Tensor, x: torch.Ten
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--names", nargs="+", default=list(DEV))
+    parser.add_argument("--names", nargs="+", default=list(DEVELOPMENT))
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--val", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", type=Path, default=None, help="datasets folder (default ../shared/datasets)")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ot_levers17.csv", help="CSV, appended to")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     folder = datasets_dir(args.datasets)
-    rows = []
-    for name in args.names:
-        table = scaled_table(name, args.rows, args.val, folder=folder)
-        x, ref = torch.tensor(table["X_train"], dtype=torch.float32), torch.tensor(table["X_val"], dtype=torch.float32)
-        diameter = diameter_bound(torch.cat([x, ref]), ref)
-        w = torch.rand(len(x), generator=torch.Generator().manual_seed(1)) * 0.5 + 0.75  # weights mid-fit
-        made = lambda scaling: SinkhornToReference(ref, scaling=scaling, diameter=diameter, reference_rows=128)  # noqa: E731
-        transport = made(0.2)
-        schedules = {"default": len(transport.eps_list)}
-        default = epoch_transport(transport, w, x, 32)
-        converged = epoch_transport(made(0.9), w, x, 32)
-        variants = {
-            "default": lambda: epoch_transport(transport, w, x, 32),
-            **{f"warm{j}": (lambda j=j: warm_transport(transport, w, x, 32, j)) for j in (1, 2, 3)},
-            **{key: (lambda: epoch_transport(transport, w, x, 32)) for key in ("two_pass", "chunk18", "chunk19")},
-        }
-        for ratio in (0.1, 0.05, 0.01, 0.001):
-            other = made(ratio)
-            variants[f"scaling{ratio}"] = lambda t=other: epoch_transport(t, w, x, 32)
-            schedules[f"scaling{ratio}"] = len(other.eps_list)
-        setup = {"two_pass": (two_pass_softmin, 2**20), "chunk18": (_softmin, 2**18), "chunk19": (_softmin, 2**19)}
-        seconds: dict[str, list[float]] = {k: [] for k in variants}
-        found = {}
-        for _ in range(args.repeats):
-            for key, run in variants.items():
-                ot.softmin, ot.MAX_CHUNK_ENTRIES = setup.get(key, (_softmin, 2**20))
-                try:
-                    started = time.process_time()
-                    found[key] = run()
-                    seconds[key].append(time.process_time() - started)
-                finally:
-                    ot.softmin, ot.MAX_CHUNK_ENTRIES = _softmin, 2**20
-        for key, (value, grad) in found.items():
-            m, k = len(grad), len(value)
-            r = lambda a, b: float(np.corrcoef(a.numpy(), b.numpy())[0, 1])  # noqa: E731
-            row = {
-                "dataset": name, "rows": args.rows, "variant": key, "schedule": schedules.get(key, schedules["default"]),
-                "cpu_s": round(float(np.median(seconds[key])), 3),
-                "value_r_default": round(r(value, default[0][:k]), 4), "grad_r_default": round(r(grad, default[1][:m]), 4),
-                "value_r_converged": round(r(value, converged[0][:k]), 4),
-                "grad_r_converged": round(r(grad, converged[1][:m]), 4), "machine": machine(),
-            }  # fmt: skip
-            rows.append(row)
-            print(row, flush=True)
-    if args.out:
-        new = not args.out.exists()
-        with args.out.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
+    with results_csv(args.out, COLUMNS, key=lambda r: (r["dataset"], r["rows"], r["variant"])) as (_, write):
+        for name in args.names:
+            table = scaled_table(name, args.rows, args.val, folder=folder)
+            x, ref = torch.tensor(table["X_train"], dtype=torch.float32), torch.tensor(table["X_val"], dtype=torch.float32)
+            diameter = diameter_bound(torch.cat([x, ref]), ref)
+            w = torch.rand(len(x), generator=torch.Generator().manual_seed(1)) * 0.5 + 0.75  # weights mid-fit
+            transports = {s: SinkhornToReference(ref, scaling=s, diameter=diameter, reference_rows=128) for s in (0.2, 0.9, *SCALINGS)}
+            transport = transports[0.2]
+            converged = epoch_transport(transports[0.9], w, x, 32)
+            variants = {
+                "default": lambda: epoch_transport(transport, w, x, 32),
+                **{f"warm{j}": (lambda j=j: warm_transport(transport, w, x, 32, j)) for j in (1, 2, 3)},
+                **{key: (lambda: epoch_transport(transport, w, x, 32)) for key in SETUP},
+                **{f"scaling{s}": (lambda t=transports[s]: epoch_transport(t, w, x, 32)) for s in SCALINGS},
+            }
+            schedules = {f"scaling{s}": len(transports[s].eps_list) for s in SCALINGS}
+            seconds: dict[str, list[float]] = {k: [] for k in variants}
+            found = {}
+            for _ in range(args.repeats):
+                for key, run in variants.items():
+                    softmin, chunk = SETUP.get(key, (_softmin, _chunk))
+                    with patched(ot, softmin=softmin, MAX_CHUNK_ENTRIES=chunk):
+                        started = time.process_time()
+                        found[key] = run()
+                        seconds[key].append(time.process_time() - started)
+            default = found["default"]
+            r = lambda a, b: round(float(np.corrcoef(a.numpy(), b.numpy())[0, 1]), 4)  # noqa: E731
+            for key, (value, grad) in found.items():
+                m, k = len(grad), len(value)  # the warm variants solve full groups only
+                write({
+                    "dataset": name, "rows": args.rows, "variant": key, "schedule": schedules.get(key, len(transport.eps_list)),
+                    "cpu_s": round(float(np.median(seconds[key])), 3),
+                    "value_r_default": r(value, default[0][:k]), "grad_r_default": r(grad, default[1][:m]),
+                    "value_r_converged": r(value, converged[0][:k]), "grad_r_converged": r(grad, converged[1][:m]), "machine": machine(),
+                })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import CLASSIFICATION, REGRESSION, REPO, datasets_dir, load
-from bench.parts_value import DEVELOPMENT
+from bench.common import CLASSIFICATION, DEVELOPMENT, REGRESSION, REPO, datasets_dir, load
 from bench.methods import Cell, test_score
 from bench.quality import Spec, make_cell
 from lossval import LossVal

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.common import REPO, datasets_dir, load, results_csv
+from bench.common import DEVELOPMENT, REPO, datasets_dir, load, results_csv
 from bench.quality import Spec, make_cell
 from lossval import LossVal
 from lossval.metrics import detection_auroc, detection_f1, precision_at_noise_count
@@ -47,7 +47,6 @@ from lossval.reasons import FEATURE_Z, robust_z
 from lossval.scoring import tie_free_values
 from scipy.stats import norm, rankdata
 
-DEVELOPMENT = ("adult", "california_housing", "covertype_binary_subset")
 COLUMNS = ["setting", "dataset", "task", "kind", "rate", "rep", "value", "f1", "auroc", "precision_at_k", "seconds"]
 
 

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
+import itertools
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 import lossval.per_epoch as per_epoch
-from bench.common import datasets_dir, load
-from bench.parts_value import DEVELOPMENT
+from bench.common import DEVELOPMENT, datasets_dir, load, patched, results_csv
 from bench.quality import Spec, make_cell
 from lossval import LossVal
 from lossval.loss import LossValLoss
@@ -38,19 +36,6 @@ from lossval.metrics import detection_auroc, detection_f1, precision_at_noise_co
 
 ARMS = ("default", "static", "global_factor", "loss_network", "loss_only")
 COLUMNS = ["dataset", "task", "kind", "rate", "rep", "arm", "f1", "auroc", "precision_at_k", "seconds"]
-
-
-@contextlib.contextmanager
-def patched(owner: object, **replacements: object) -> Iterator[None]:
-    """Within the block, ``owner``'s attributes are ``replacements``; the originals come back after it."""
-    originals = {name: getattr(owner, name) for name in replacements}
-    for name, value in replacements.items():
-        setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        for name, value in originals.items():
-            setattr(owner, name, value)
 
 
 def static_gradient() -> contextlib.AbstractContextManager:
@@ -65,6 +50,9 @@ def static_gradient() -> contextlib.AbstractContextManager:
     return patched(per_epoch, epoch_transport=solve)
 
 
+ORIGINAL_PARTS = LossValLoss.weight_gradient_parts
+
+
 def _mean_factor_parts(self, rows, weights, batch, transport, transport_grad):
     """``weight_gradient_parts`` with the loss part ``l_n`` times the epoch's *mean* OT factor ``F(OT)``."""
     if self.combine != "product":
@@ -73,9 +61,6 @@ def _mean_factor_parts(self, rows, weights, batch, transport, transport_grad):
     d_factor = self.power * ot.pow(self.power - 1) * torch.sign(transport)  # (n_groups,) F'(OT_g)
     weighted = torch.zeros_like(transport).index_add_(0, batch, weights * rows)  # (n_groups,) L_g
     return rows * ot.pow(self.power).mean(), weighted[batch] * (d_factor[batch] * transport_grad)  # as the library
-
-
-ORIGINAL_PARTS = LossValLoss.weight_gradient_parts
 
 
 def global_factor() -> contextlib.AbstractContextManager:
@@ -118,36 +103,24 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"development datasets only: {list(DEVELOPMENT)}")
     torch.set_num_threads(1)
     folder, data = datasets_dir(args.datasets), {}
-    done = set()
-    if args.out.exists():
-        with args.out.open() as handle:
-            done = {(r["dataset"], r["kind"], float(r["rate"]), int(r["rep"]), r["arm"]) for r in csv.DictReader(handle)}
-    new = not args.out.exists()
-    with args.out.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        for rep in args.reps if args.reps is not None else range(args.repeats):
-            for rate in args.rates:
-                for kind in args.kinds:
-                    for name in args.names:
-                        if name not in data:
-                            data[name] = load(name, folder)
-                        X, y, task = data[name]
-                        cell = make_cell(Spec("paper", name, kind, rate, rep), X, y, task)
-                        noisy = cell.noise != ""
-                        for arm in args.arms:
-                            if (name, kind, rate, rep, arm) in done:
-                                continue
-                            model, seconds = fit_arm(cell, arm)
-                            v = model.values_.to_numpy()
-                            row = dict(dataset=name, task=task, kind=kind, rate=rate, rep=rep, arm=arm,
-                                       f1=round(detection_f1(v, noisy), 6), auroc=round(detection_auroc(v, noisy), 6),
-                                       precision_at_k=round(precision_at_noise_count(v, noisy), 6), seconds=round(seconds, 2))  # fmt: skip
-                            writer.writerow(row)
-                            handle.flush()
-                            print(row, flush=True)
-
+    reps = args.reps if args.reps is not None else range(args.repeats)
+    key = lambda r: (r["dataset"], r["kind"], float(r["rate"]), int(r["rep"]), r["arm"])  # noqa: E731
+    with results_csv(args.out, COLUMNS, key) as (done, write):
+        for rep, rate, kind, name in itertools.product(reps, args.rates, args.kinds, args.names):
+            arms = [arm for arm in args.arms if (name, kind, rate, rep, arm) not in done]
+            if not arms:
+                continue
+            if name not in data:
+                data[name] = load(name, folder)
+            X, y, task = data[name]
+            cell = make_cell(Spec("paper", name, kind, rate, rep), X, y, task)
+            noisy = cell.noise != ""
+            for arm in arms:
+                model, seconds = fit_arm(cell, arm)
+                v = model.values_.to_numpy()
+                write(dict(dataset=name, task=task, kind=kind, rate=rate, rep=rep, arm=arm,
+                           f1=round(detection_f1(v, noisy), 6), auroc=round(detection_auroc(v, noisy), 6),
+                           precision_at_k=round(precision_at_noise_count(v, noisy), 6), seconds=round(seconds, 2)))  # fmt: skip
 
 if __name__ == "__main__":
     main()

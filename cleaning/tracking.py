@@ -159,8 +159,8 @@ class Tracker:
 
         def log_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
             nonlocal last_line
-            if time.monotonic() - last_line >= EPOCH_LINE_SECONDS:
-                last_line = time.monotonic()
+            if (now_line := time.monotonic()) - last_line >= EPOCH_LINE_SECONDS:
+                last_line = now_line
                 progress.info("valuation epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in EPOCH_LINE))
             now = int(time.time() * 1000)
             batch = [Metric(f"epoch_{k}" if k == "seconds" else k, float(v), now, epoch) for k, v in metrics.items()]
