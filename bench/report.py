@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import published as published_figures
 from bench.methods import CLEANLAB, DEFAULT_METHODS
 
 BEGIN, END = "<!-- quality-tables:begin -->", "<!-- quality-tables:end -->"
@@ -30,9 +31,8 @@ HEADER = "| method | cls labels | cls features | cls mixed | reg labels | reg fe
 METRICS = ["f1", "f1_flags", "auroc", "precision_at_k"]
 CELL = ["task", "dataset", "kind", "rate"]
 #: Mean F1 in the "paper" setting over 6 datasets x 4 rates x 25 runs, from the authors' result files (issue 3).
-#: Two of the six datasets per task are not available offline. Per-dataset published figures exist only as the
-#: authors' raw per-run result files (one row per run, 0.1-0.5 MB per dataset and noise kind); they were not
-#: aggregated here, so no table shows a per-dataset anchor (docs/benchmarks.md, section 2.9, item 5).
+#: Two of the six datasets per task are not available offline; the same figures on the datasets of each table
+#: come from ``bench.published`` (bench/results/published.csv), the authors' per-run files reduced per dataset.
 ANCHORS = {
     "LossVal (paper, 30 epochs), published, 6 datasets": (0.544, 0.204, 0.371, 0.464, 0.256, 0.354),
     "best other method in the paper, published, 6 datasets": (0.355, 0.329, 0.298, 0.247, 0.415, 0.255),
@@ -102,13 +102,28 @@ def _lookup(table: pd.DataFrame, *key: str) -> pd.Series | None:
     return table.loc[key] if key in table.index else None
 
 
-def average_table(frame: pd.DataFrame) -> list[str]:
+def same_dataset_anchors(frame: pd.DataFrame, published: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The published figures averaged over the datasets ``frame`` has per task (``bench.published``)."""
+    if published is None:
+        return None
+    datasets = {task: list(dict.fromkeys(part["dataset"])) for task, part in frame.groupby("task")}
+    return published_figures.column_anchors(published, datasets)
+
+
+def average_table(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> list[str]:
     table = balanced(frame, ["task", "kind"])
     methods = method_order(list(dict.fromkeys(table.index.get_level_values("method"))))
     lines = [HEADER, "|---|---|---|---|---|---|---|"]
     for name, values in ANCHORS.items():
         cells = [_fmt(v) + (ANCHOR_NOTES.get(i, "") if "best other" in name else "") for i, v in enumerate(values)]
         lines.append(f"| *{name}* (F1 only) | " + " | ".join(cells) + " |")
+    same = same_dataset_anchors(frame, published)
+    if same is not None:
+        lossval = [_fmt(same["lossval"].get(c, np.nan)) for c in COLUMNS]
+        lines.append("| *LossVal (paper, 30 epochs), published, these datasets* (F1 only) | " + " | ".join(lossval) + " |")
+        best = [_fmt(same["best_other"].get(c, np.nan)) + (f" ({same['best_other_method'][c]})" if c in same.index and same["best_other_method"][c] else "")
+                for c in COLUMNS]
+        lines.append("| *best other method in the paper, published, these datasets* (F1 only) | " + " | ".join(best) + " |")
     for method in methods:
         label = f"**{method}** (default)" if method == DEFAULT else method
         lines.append(f"| {label} | " + " | ".join(_triple(_lookup(table, method, *c)) for c in COLUMNS) + " |")
@@ -125,6 +140,12 @@ def average_table(frame: pd.DataFrame) -> list[str]:
             for i, (v, c) in enumerate(zip(_verdict(ours, TARGET), COLUMNS))
         ]  # the anchors average every rate: no verdict on a column the default has not run in full
         lines.append("| default >= both published anchors (F1, only on a column run in full)? | " + " | ".join(verdicts) + " |")
+        if same is not None:
+            bar = [max((v for v in (same["lossval"].get(c, np.nan), same["best_other"].get(c, np.nan)) if np.isfinite(v)), default=np.nan)
+                   for c in COLUMNS]
+            mark = [v if v.startswith("–") else w + ("" if np.isfinite(same["lossval"].get(c, np.nan)) else " (against the best other only: LossVal's published runs incomplete here)")
+                    for v, w, c in zip(verdicts, _verdict(ours, bar), COLUMNS)]
+            lines.append("| default >= the best published method on these datasets (F1)? | " + " | ".join(mark) + " |")
         for other, metric, what in _COMPARISONS:
             if other not in methods:
                 continue
@@ -176,9 +197,11 @@ def _verdict(ours: list[float], bar, *, strict: bool = False) -> list[str]:
     return out
 
 
-def dataset_table(frame: pd.DataFrame, task: str) -> list[str]:
+def dataset_table(frame: pd.DataFrame, task: str, published: pd.DataFrame | None = None) -> list[str]:
     """Per dataset of ``task``: the FOCUS methods' F1 · AUROC · P@k per noise kind (cleanlab: values and flags),
-    and how many rates x repetitions each figure averages (labels / features / mixed)."""
+    and how many rates x repetitions each figure averages (labels / features / mixed); with ``published``,
+    the paper's LossVal and the best other method of the paper on that dataset (F1 only)."""
+    per_dataset = published_figures.anchors(published) if published is not None else None
     part = frame[(frame["task"] == task) & frame["method"].isin(FOCUS)]
     if part.empty:
         return [f"(no {task} runs yet)"]
@@ -199,7 +222,23 @@ def dataset_table(frame: pd.DataFrame, task: str) -> list[str]:
             cells = [_pair_verdict(pairs.get((dataset, k))) for k in KINDS]
             if any(c != "–" for c in cells):
                 lines.append(f"| {dataset} | default > {model} (F1 vs its best of values and flags, paired)? | " + " | ".join(cells) + " | |")
+        lines += _published_rows(per_dataset, task, dataset)
     return lines
+
+
+def _published_rows(per_dataset: pd.DataFrame | None, task: str, dataset: str) -> list[str]:
+    if per_dataset is None:
+        return []
+    rows = [per_dataset.loc[(task, dataset, k)] if (task, dataset, k) in per_dataset.index else None for k in KINDS]
+    if all(r is None for r in rows):
+        return []
+    lossval = [_fmt(r["lossval"]) if r is not None else "–" for r in rows]
+    best = [f"{_fmt(r['best_other'])} ({r['best_other_method']})" if r is not None and isinstance(r["best_other_method"], str) else "–"
+            for r in rows]
+    reps = " / ".join(_reps(r.rename({"rates": "cells", "runs_min": "reps_min", "runs_max": "reps_max"}))
+                      if r is not None and np.isfinite(r["lossval"]) else "–" for r in rows)
+    return [f"| {dataset} | *LossVal (paper, 30 epochs), published* (F1) | " + " | ".join(lossval) + f" | {reps} |",
+            f"| {dataset} | *best other method of the paper, published* (F1) | " + " | ".join(best) + " | |"]
 
 
 def reason_table(frame: pd.DataFrame) -> list[str]:
@@ -214,7 +253,7 @@ def reason_table(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def render(frame: pd.DataFrame, *, command: str | None, machine: str) -> str:
+def render(frame: pd.DataFrame, *, command: str | None, machine: str, published: pd.DataFrame | None = None) -> str:
     reps = frame.groupby(["setting", "dataset", "kind", "rate", "method"]).size()
     lines = [
         BEGIN,
@@ -236,17 +275,19 @@ def render(frame: pd.DataFrame, *, command: str | None, machine: str) -> str:
             f"### Setting \"{setting}\": {title}",
             "",
             f"Datasets: {', '.join(dict.fromkeys(part['dataset']))}. Mean per task and noise kind; the published "
-            "rows are F1 means over the paper's six datasets per task (two of them not available here):",
+            "rows are F1 means over the paper's six datasets per task (two of them not available here) and, "
+            "\"these datasets\", the same published runs averaged over the datasets of this table "
+            "(`bench/results/published.csv`, `python -m bench.published`):",
             "",
-            *average_table(part),
+            *average_table(part, published if setting == "paper" else None),
             "",
             "Per dataset, classification:",
             "",
-            *dataset_table(part, "classification"),
+            *dataset_table(part, "classification", published if setting == "paper" else None),
             "",
             "Per dataset, regression:",
             "",
-            *dataset_table(part, "regression"),
+            *dataset_table(part, "regression", published if setting == "paper" else None),
             "",
             "Reason accuracy on mixed noise (share of the truly noisy rows whose reason names the injected type):",
             "",
@@ -259,7 +300,7 @@ def render(frame: pd.DataFrame, *, command: str | None, machine: str) -> str:
 def write_report(csv: Path, doc: Path, *, command: str | None, machine: str) -> None:
     frame = pd.read_csv(csv)
     frame.attrs["path"] = csv.name if csv.parent.name != "results" else f"bench/results/{csv.name}"
-    block = render(frame, command=command, machine=machine)
+    block = render(frame, command=command, machine=machine, published=published_figures.load())
     text = doc.read_text() if doc.is_file() else ""
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
