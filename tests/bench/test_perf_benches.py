@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import torch
@@ -85,8 +87,6 @@ def test_warm_transport_without_a_warm_call_is_the_default_solve():
 
 
 def test_static_ot_variants_change_the_fit_and_put_lossval_back():
-    import contextlib
-
     import lossval.per_epoch as per_epoch
     from bench import static_ot
     from lossval import LossVal
@@ -103,3 +103,28 @@ def test_static_ot_variants_change_the_fit_and_put_lossval_back():
         assert (per_epoch.epoch_transport, LossValLoss.factor, LossValLoss.weight_gradient_parts) == originals
     for arm in static_ot.PATCHES:  # each variant moves the weights, none breaks the fit
         assert np.isfinite(fits[arm]).all() and not np.allclose(fits[arm], fits["default"])
+
+
+def test_ot_warmup_is_the_default_while_warm_then_the_loss_alone_and_puts_lossval_back():
+    import lossval.per_epoch as per_epoch
+    from bench import ot_warmup
+    from lossval import LossVal
+    from lossval.loss import LossValLoss
+
+    X, y, _ = load("white_wine", BUNDLED)
+    originals = (per_epoch.epoch_transport, LossValLoss.factor, LossValLoss.weight_gradient_parts)
+
+    def fit(epochs=None, **options):
+        model = LossVal("regression", epochs=4, random_state=0, progress=False, **options)
+        with ot_warmup.ot_warmup(epochs) if epochs is not None else contextlib.nullcontext():
+            model.fit(X[:300], y[:300], X[300:400], y[300:400])
+        assert (per_epoch.epoch_transport, LossValLoss.factor, LossValLoss.weight_gradient_parts) == originals
+        return model.weights_.to_numpy()
+
+    default = fit()
+    np.testing.assert_array_equal(fit(4), default)  # warm for the whole fit: the default, bit for bit
+    warm_then_loss = fit(2)
+    assert np.isfinite(warm_then_loss).all() and not np.allclose(warm_then_loss, default)
+    # no warm epoch at all: the weights step as loss_only's do (the network's objective differs only by
+    # a constant factor per batch, which Adam does not see exactly, so the weights agree closely)
+    np.testing.assert_allclose(fit(0), fit(combine="loss_only"), rtol=0.05)

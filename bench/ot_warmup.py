@@ -1,0 +1,112 @@
+"""Experiment (issues 14 and 17): the OT term in the first epochs only, then the loss alone.
+
+Two leads from docs/benchmarks.md 2.9 (items 8 and 10): the transport gradient carries the feature
+signal from the first epoch on (AUROC .91 on feature noise before any weight moved) while it is
+neutral on label noise and, once a label-noisy row's weight has fallen, pushes it back up; and the
+OT part of the weights' gradient is, by elimination, what keeps the default below ``loss_only`` on
+label noise. Arm ``warmup_E``: the default for the first E epochs; from epoch E + 1 on no OT solve,
+the network trains on ``w_n l_n`` and the weights step on the loss part alone (as ``loss_only``),
+starting from where the OT epochs left them. Prediction, written before the runs: as E falls,
+label-noise F1 moves towards ``loss_only``'s while feature-noise F1 keeps most of the default's; an E
+that gains on labels and loses under .01 on features and mixed would also cut the OT cost by
+(30 - E) / 30 (issue 17).
+
+One fit per arm and cell on the development datasets only, the quality benchmark's cells (paper
+setting), the same seeds as ``bench.static_ot`` (whose ``default`` and ``loss_only`` rows pair with
+these). One CSV row per (cell, arm).
+
+    python -m bench.ot_warmup --rates 0.05 0.1 0.2 --repeats 2 --out bench/results/ot_warmup_dev.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import time
+from pathlib import Path
+
+import torch
+
+import lossval.per_epoch as per_epoch
+from bench.common import DEVELOPMENT, datasets_dir, load, patched, results_csv
+from bench.quality import Spec, make_cell
+from lossval import LossVal
+from lossval.loss import LossValLoss
+from lossval.metrics import detection_auroc, detection_f1, precision_at_noise_count
+
+ARMS = {"warmup_5": 5, "warmup_10": 10, "warmup_15": 15}
+COLUMNS = ["dataset", "task", "kind", "rate", "rep", "arm", "f1", "auroc", "precision_at_k", "seconds"]
+
+
+@contextlib.contextmanager
+def ot_warmup(epochs: int):
+    """LossVal's per-epoch schedule with the OT term solved in the first ``epochs`` epochs only."""
+    solve, factor, parts = per_epoch.epoch_transport, LossValLoss.factor, LossValLoss.weight_gradient_parts
+    state = {"solves": 0}
+
+    def transport(transport, w_p, Z_p, size):
+        state["solves"] += 1
+        if state["solves"] <= epochs:
+            return solve(transport, w_p, Z_p, size)
+        groups = -(-len(w_p) // size)
+        return torch.zeros(groups, device=w_p.device), torch.zeros_like(w_p)
+
+    def off() -> bool:
+        return state["solves"] > epochs
+
+    def warm_factor(self, ot_value):
+        return torch.ones_like(ot_value) if off() else factor(self, ot_value)
+
+    def warm_parts(self, rows, weights, batch, ot_value, ot_grad):
+        return (rows, torch.zeros_like(rows)) if off() else parts(self, rows, weights, batch, ot_value, ot_grad)
+
+    with patched(per_epoch, epoch_transport=transport), patched(LossValLoss, factor=warm_factor,
+                                                                 weight_gradient_parts=warm_parts):  # fmt: skip
+        yield state
+
+
+def fit_arm(cell, arm: str) -> tuple[object, float, int]:
+    """One fit of ``arm``; returns the model, its seconds and how many OT solves it ran."""
+    model = LossVal(cell.task, random_state=cell.seed % (2**31), progress=False, device="cpu")
+    started = time.perf_counter()
+    with ot_warmup(ARMS[arm]) as state:
+        model.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
+    return model, time.perf_counter() - started, min(state["solves"], ARMS[arm])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", help="datasets folder (default ../shared/datasets)")
+    parser.add_argument("--names", nargs="+", default=list(DEVELOPMENT))
+    parser.add_argument("--kinds", nargs="+", default=["labels", "features", "mixed"])
+    parser.add_argument("--rates", nargs="+", type=float, default=[0.05, 0.1, 0.2])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--out", type=Path, required=True, help="CSV, appended to (resumable)")
+    args = parser.parse_args(argv)
+    if not set(args.names) <= set(DEVELOPMENT):
+        raise SystemExit(f"development datasets only: {list(DEVELOPMENT)}")
+    torch.set_num_threads(1)
+    folder, data = datasets_dir(args.datasets), {}
+    key = lambda r: (r["dataset"], r["kind"], float(r["rate"]), int(r["rep"]), r["arm"])  # noqa: E731
+    with results_csv(args.out, COLUMNS, key) as (done, write):
+        for rep, rate, kind, name in itertools.product(range(args.repeats), args.rates, args.kinds, args.names):
+            arms = [arm for arm in args.arms if (name, kind, rate, rep, arm) not in done]
+            if not arms:
+                continue
+            if name not in data:
+                data[name] = load(name, folder)
+            X, y, task = data[name]
+            cell = make_cell(Spec("paper", name, kind, rate, rep), X, y, task)
+            noisy = cell.noise != ""
+            for arm in arms:
+                model, seconds, _ = fit_arm(cell, arm)
+                v = model.values_.to_numpy()
+                write(dict(dataset=name, task=task, kind=kind, rate=rate, rep=rep, arm=arm,
+                           f1=round(detection_f1(v, noisy), 6), auroc=round(detection_auroc(v, noisy), 6),
+                           precision_at_k=round(precision_at_noise_count(v, noisy), 6), seconds=round(seconds, 2)))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
