@@ -20,23 +20,18 @@ these). One CSV row per (cell, arm).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import itertools
 import time
-from pathlib import Path
 
 import torch
 
 import lossval.per_epoch as per_epoch
-from bench.common import DEVELOPMENT, datasets_dir, load, patched, results_csv
-from bench.quality import Spec, make_cell
+from bench import dev_cells
+from bench.common import patched
 from lossval import LossVal
 from lossval.loss import LossValLoss
-from lossval.metrics import detection_auroc, detection_f1, precision_at_noise_count
 
 ARMS = {"warmup_5": 5, "warmup_10": 10, "warmup_15": 15}
-COLUMNS = ["dataset", "task", "kind", "rate", "rep", "arm", "f1", "auroc", "precision_at_k", "seconds"]
 
 
 @contextlib.contextmanager
@@ -75,37 +70,14 @@ def fit_arm(cell, arm: str) -> tuple[object, float, int]:
     return model, time.perf_counter() - started, min(state["solves"], ARMS[arm])
 
 
+def fit(cell, arms: list[str]):
+    for arm in arms:
+        model, seconds, _ = fit_arm(cell, arm)
+        yield arm, model.values_.to_numpy(), seconds
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", help="datasets folder (default ../shared/datasets)")
-    parser.add_argument("--names", nargs="+", default=list(DEVELOPMENT))
-    parser.add_argument("--kinds", nargs="+", default=["labels", "features", "mixed"])
-    parser.add_argument("--rates", nargs="+", type=float, default=[0.05, 0.1, 0.2])
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--out", type=Path, required=True, help="CSV, appended to (resumable)")
-    args = parser.parse_args(argv)
-    if not set(args.names) <= set(DEVELOPMENT):
-        raise SystemExit(f"development datasets only: {list(DEVELOPMENT)}")
-    torch.set_num_threads(1)
-    folder, data = datasets_dir(args.datasets), {}
-    key = lambda r: (r["dataset"], r["kind"], float(r["rate"]), int(r["rep"]), r["arm"])  # noqa: E731
-    with results_csv(args.out, COLUMNS, key) as (done, write):
-        for rep, rate, kind, name in itertools.product(range(args.repeats), args.rates, args.kinds, args.names):
-            arms = [arm for arm in args.arms if (name, kind, rate, rep, arm) not in done]
-            if not arms:
-                continue
-            if name not in data:
-                data[name] = load(name, folder)
-            X, y, task = data[name]
-            cell = make_cell(Spec("paper", name, kind, rate, rep), X, y, task)
-            noisy = cell.noise != ""
-            for arm in arms:
-                model, seconds, _ = fit_arm(cell, arm)
-                v = model.values_.to_numpy()
-                write(dict(dataset=name, task=task, kind=kind, rate=rate, rep=rep, arm=arm,
-                           f1=round(detection_f1(v, noisy), 6), auroc=round(detection_auroc(v, noisy), 6),
-                           precision_at_k=round(precision_at_noise_count(v, noisy), 6), seconds=round(seconds, 2)))  # fmt: skip
+    dev_cells.run(dev_cells.parser(__doc__, ARMS).parse_args(argv), fit)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import contextlib
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from bench import gpu, profile, scale, shards
@@ -128,3 +129,25 @@ def test_ot_warmup_is_the_default_while_warm_then_the_loss_alone_and_puts_lossva
     # no warm epoch at all: the weights step as loss_only's do (the network's objective differs only by
     # a constant factor per batch, which Adam does not see exactly, so the weights agree closely)
     np.testing.assert_allclose(fit(0), fit(combine="loss_only"), rtol=0.05)
+
+
+def test_dev_cell_experiments_write_each_arm_once_and_refuse_reported_datasets(tmp_path, capsys):
+    from bench import dev_cells, seed_ensemble
+
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    # the bundled Elec2 rows under a development dataset's name (the loop admits development datasets only)
+    pd.read_csv(BUNDLED / "electricity.csv").to_csv(folder / "adult.csv", index=False)
+    out = tmp_path / "runs.csv"
+    argv = ["--datasets", str(folder), "--names", "adult", "--kinds", "labels", "--rates", "0.1", "--reps", "0",
+            "--out", str(out)]  # fmt: skip
+    seed_ensemble.main(argv)
+    rows = pd.read_csv(out)
+    assert list(rows["arm"]) == list(seed_ensemble.ARMS) and list(rows.columns) == dev_cells.COLUMNS
+    assert rows[["f1", "auroc", "precision_at_k"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert rows["seconds"].is_monotonic_increasing  # mean_K costs K fits
+    capsys.readouterr()
+    seed_ensemble.main(argv)  # resumable: nothing left to fit, nothing written
+    assert len(pd.read_csv(out)) == 3 and capsys.readouterr().out == ""
+    with pytest.raises(SystemExit, match="development datasets only"):
+        seed_ensemble.main([*argv[:4], "electricity", *argv[5:]])
