@@ -151,3 +151,23 @@ def test_dev_cell_experiments_write_each_arm_once_and_refuse_reported_datasets(t
     assert len(pd.read_csv(out)) == 3 and capsys.readouterr().out == ""
     with pytest.raises(SystemExit, match="development datasets only"):
         seed_ensemble.main([*argv[:4], "electricity", *argv[5:]])
+
+
+def test_net_decay_swaps_only_the_network_optimizer_and_puts_torch_back():
+    import lossval.per_epoch as per_epoch
+    from bench import net_decay
+    from bench.common import patched
+    from lossval import LossVal
+
+    X, y, _ = load("white_wine", BUNDLED)
+
+    def fit(decay=None):
+        model = LossVal("regression", epochs=3, random_state=0, progress=False)
+        with patched(per_epoch, torch=net_decay._Torch(decay)) if decay is not None else contextlib.nullcontext():
+            model.fit(X[:300], y[:300], X[300:400], y[300:400])
+        assert per_epoch.torch is torch
+        return model.weights_.to_numpy()
+
+    default = fit()
+    np.testing.assert_allclose(fit(0.0), default, rtol=1e-5, atol=1e-6)  # AdamW without decay is Adam
+    assert not np.allclose(fit(3.0), default)
