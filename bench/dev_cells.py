@@ -6,8 +6,11 @@ precision at the noise count."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
+import time
 from collections.abc import Callable, Iterable
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ import torch
 from bench.common import DEVELOPMENT, datasets_dir, load, results_csv
 from bench.methods import Cell
 from bench.quality import Spec, make_cell
+from lossval import LossVal
 from lossval.metrics import detection_auroc, detection_f1, precision_at_noise_count
 
 COLUMNS = ["dataset", "task", "kind", "rate", "rep", "arm", "f1", "auroc", "precision_at_k", "seconds"]
@@ -59,3 +63,31 @@ def run(args: argparse.Namespace, fit: Fit) -> None:
                 write(dict(dataset=name, task=task, kind=kind, rate=rate, rep=rep, arm=arm,
                            f1=round(detection_f1(values, noisy), 6), auroc=round(detection_auroc(values, noisy), 6),
                            precision_at_k=round(precision_at_noise_count(values, noisy), 6), seconds=round(seconds, 2)))  # fmt: skip
+
+
+def each_arm(fit_arm: Callable[[Cell, str], tuple[Any, ...]]) -> Fit:
+    """A :data:`Fit` from ``fit_arm(cell, arm) -> (fitted LossVal, seconds, ...)``: one fit per arm."""
+
+    def fit(cell: Cell, arms: list[str]) -> Iterable[tuple[str, np.ndarray, float]]:
+        for arm in arms:
+            model, seconds = fit_arm(cell, arm)[:2]
+            yield arm, model.values_.to_numpy(), seconds
+
+    return fit
+
+
+def main(doc: str | None, arms: Iterable[str], fit: Fit, argv: list[str] | None = None) -> None:
+    """An experiment's command line: :func:`parser`'s options, then :func:`run`."""
+    run(parser(doc, arms).parse_args(argv), fit)
+
+
+def timed_fit(cell: Cell, within: contextlib.AbstractContextManager | None = None, *, seed: int | None = None,
+              **options: Any) -> tuple[LossVal, float]:  # fmt: skip
+    """The default LossVal (with ``options``) fitted on ``cell`` inside ``within`` (a variant's patch), one
+    CPU thread's worth, seeded by the cell unless ``seed``; returns the model and the fit's seconds."""
+    seed = cell.seed if seed is None else seed
+    model = LossVal(cell.task, random_state=seed % (2**31), progress=False, device="cpu", **options)
+    started = time.perf_counter()
+    with within or contextlib.nullcontext():
+        model.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
+    return model, time.perf_counter() - started

@@ -16,14 +16,11 @@ One fit per arm and cell on the development datasets only (paper setting), the s
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 import lossval.per_epoch as per_epoch
 from bench import dev_cells
 from bench.common import patched
-from lossval import LossVal
 
 ARMS = {"decay_0.3": 0.3, "decay_1": 1.0, "decay_3": 3.0}
 
@@ -49,21 +46,10 @@ class _Torch:
 
 
 def fit_arm(cell, arm: str) -> tuple[object, float]:
-    model = LossVal(cell.task, random_state=cell.seed % (2**31), progress=False, device="cpu")
-    started = time.perf_counter()
-    with patched(per_epoch, torch=_Torch(ARMS[arm])):
-        model.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
-    return model, time.perf_counter() - started
-
-
-def fit(cell, arms: list[str]):
-    for arm in arms:
-        model, seconds = fit_arm(cell, arm)
-        yield arm, model.values_.to_numpy(), seconds
-
+    return dev_cells.timed_fit(cell, patched(per_epoch, torch=_Torch(ARMS[arm])))
 
 def main(argv: list[str] | None = None) -> None:
-    dev_cells.run(dev_cells.parser(__doc__, ARMS).parse_args(argv), fit)
+    dev_cells.main(__doc__, ARMS, dev_cells.each_arm(fit_arm), argv)
 
 
 if __name__ == "__main__":

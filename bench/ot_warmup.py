@@ -21,14 +21,12 @@ these). One CSV row per (cell, arm).
 from __future__ import annotations
 
 import contextlib
-import time
 
 import torch
 
 import lossval.per_epoch as per_epoch
 from bench import dev_cells
 from bench.common import patched
-from lossval import LossVal
 from lossval.loss import LossValLoss
 
 ARMS = {"warmup_5": 5, "warmup_10": 10, "warmup_15": 15}
@@ -61,23 +59,11 @@ def ot_warmup(epochs: int):
         yield state
 
 
-def fit_arm(cell, arm: str) -> tuple[object, float, int]:
-    """One fit of ``arm``; returns the model, its seconds and how many OT solves it ran."""
-    model = LossVal(cell.task, random_state=cell.seed % (2**31), progress=False, device="cpu")
-    started = time.perf_counter()
-    with ot_warmup(ARMS[arm]) as state:
-        model.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
-    return model, time.perf_counter() - started, min(state["solves"], ARMS[arm])
-
-
-def fit(cell, arms: list[str]):
-    for arm in arms:
-        model, seconds, _ = fit_arm(cell, arm)
-        yield arm, model.values_.to_numpy(), seconds
-
+def fit_arm(cell, arm: str) -> tuple[object, float]:
+    return dev_cells.timed_fit(cell, ot_warmup(ARMS[arm]))
 
 def main(argv: list[str] | None = None) -> None:
-    dev_cells.run(dev_cells.parser(__doc__, ARMS).parse_args(argv), fit)
+    dev_cells.main(__doc__, ARMS, dev_cells.each_arm(fit_arm), argv)
 
 
 if __name__ == "__main__":

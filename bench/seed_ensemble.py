@@ -16,12 +16,9 @@ arm): ``single`` is fit 0 alone (the default), ``mean_2`` and ``mean_3`` the ave
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from bench import dev_cells
-from lossval import LossVal
 
 FITS = 3
 ARMS = ("single", "mean_2", "mean_3")
@@ -31,12 +28,8 @@ STRIDE = 7919
 
 def fit_values(cell, fit: int) -> tuple[np.ndarray, float]:
     """The default's tie-free values of fit number ``fit`` of ``cell`` (fit 0 = the benchmark's own seed)."""
-    seed = (cell.seed + fit * STRIDE) % (2**31)
-    model = LossVal(cell.task, random_state=seed, progress=False, device="cpu")
-    started = time.perf_counter()
-    model.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
-    return model.values_.to_numpy(), time.perf_counter() - started
-
+    model, seconds = dev_cells.timed_fit(cell, seed=cell.seed + fit * STRIDE)
+    return model.values_.to_numpy(), seconds
 
 def fit(cell, arms: list[str]):
     """Every arm of ``cell`` from the same three fits (any pending arm refits all three)."""
@@ -47,7 +40,7 @@ def fit(cell, arms: list[str]):
 
 
 def main(argv: list[str] | None = None) -> None:
-    dev_cells.run(dev_cells.parser(__doc__, ARMS).parse_args(argv), fit)
+    dev_cells.main(__doc__, ARMS, fit, argv)
 
 
 if __name__ == "__main__":

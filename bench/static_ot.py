@@ -20,14 +20,12 @@ tie-free values. One CSV row per (cell, arm).
 from __future__ import annotations
 
 import contextlib
-import time
 
 import torch
 
 import lossval.per_epoch as per_epoch
 from bench import dev_cells
 from bench.common import patched
-from lossval import LossVal
 from lossval.loss import LossValLoss
 
 ARMS = ("default", "static", "global_factor", "loss_network", "loss_only")
@@ -74,23 +72,11 @@ PATCHES = {"static": static_gradient, "global_factor": global_factor, "loss_netw
 
 
 def fit_arm(cell, arm: str) -> tuple[object, float]:
-    seed = cell.seed % (2**31)
     options = {"combine": "loss_only"} if arm == "loss_only" else {}
-    model = LossVal(cell.task, random_state=seed, progress=False, device="cpu", **options)
-    started = time.perf_counter()
-    with PATCHES.get(arm, contextlib.nullcontext)():
-        model.fit(cell.X_train, cell.y_train, cell.X_val, cell.y_val)
-    return model, time.perf_counter() - started
-
-
-def fit(cell, arms: list[str]):
-    for arm in arms:
-        model, seconds = fit_arm(cell, arm)
-        yield arm, model.values_.to_numpy(), seconds
-
+    return dev_cells.timed_fit(cell, PATCHES[arm]() if arm in PATCHES else None, **options)
 
 def main(argv: list[str] | None = None) -> None:
-    dev_cells.run(dev_cells.parser(__doc__, ARMS).parse_args(argv), fit)
+    dev_cells.main(__doc__, ARMS, dev_cells.each_arm(fit_arm), argv)
 
 
 if __name__ == "__main__":
