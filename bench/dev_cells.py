@@ -1,5 +1,5 @@
 """The loop the development-dataset experiments share (``bench.static_ot``, ``bench.seed_ensemble``,
-``bench.ot_warmup``): the quality benchmark's cells (paper setting) on the development datasets only,
+``bench.ot_warmup``, ``bench.net_decay``): the quality benchmark's cells (paper setting) on the development datasets only,
 several arms per cell, one resumable CSV row per (cell, arm) with the arm's 2-means F1, AUROC and
 precision at the noise count."""
 
@@ -10,8 +10,8 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch

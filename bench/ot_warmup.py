@@ -56,11 +56,12 @@ def ot_warmup(epochs: int):
 
     with patched(per_epoch, epoch_transport=transport), patched(LossValLoss, factor=warm_factor,
                                                                  weight_gradient_parts=warm_parts):  # fmt: skip
-        yield state
+        yield
 
 
 def fit_arm(cell, arm: str) -> tuple[object, float]:
     return dev_cells.timed_fit(cell, ot_warmup(ARMS[arm]))
+
 
 def main(argv: list[str] | None = None) -> None:
     dev_cells.main(__doc__, ARMS, dev_cells.each_arm(fit_arm), argv)

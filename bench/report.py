@@ -141,9 +141,9 @@ def average_table(frame: pd.DataFrame, published: pd.DataFrame | None = None) ->
         ]  # the anchors average every rate: no verdict on a column the default has not run in full
         lines.append("| default >= both published anchors (F1, only on a column run in full)? | " + " | ".join(verdicts) + " |")
         if same is not None:
-            bar = [max((v for v in (same["lossval"].get(c, np.nan), same["best_other"].get(c, np.nan)) if np.isfinite(v)), default=np.nan)
-                   for c in COLUMNS]
-            mark = [v if v.startswith("–") else w + ("" if np.isfinite(same["lossval"].get(c, np.nan)) else " (against the best other only: LossVal's published runs incomplete here)")
+            bar = [same["best"].get(c, np.nan) for c in COLUMNS]
+            partial = " (against the best other only: LossVal's published runs incomplete here)"
+            mark = [v if v.startswith("–") else w + ("" if np.isfinite(same["lossval"].get(c, np.nan)) else partial)
                     for v, w, c in zip(verdicts, _verdict(ours, bar), COLUMNS)]
             lines.append("| default >= the best published method on these datasets (F1)? | " + " | ".join(mark) + " |")
         for other, metric, what in _COMPARISONS:
@@ -197,11 +197,11 @@ def _verdict(ours: list[float], bar, *, strict: bool = False) -> list[str]:
     return out
 
 
-def dataset_table(frame: pd.DataFrame, task: str, published: pd.DataFrame | None = None) -> list[str]:
+def dataset_table(frame: pd.DataFrame, task: str, per_dataset: pd.DataFrame | None = None) -> list[str]:
     """Per dataset of ``task``: the FOCUS methods' F1 · AUROC · P@k per noise kind (cleanlab: values and flags),
-    and how many rates x repetitions each figure averages (labels / features / mixed); with ``published``,
-    the paper's LossVal and the best other method of the paper on that dataset (F1 only)."""
-    per_dataset = published_figures.anchors(published) if published is not None else None
+    and how many rates x repetitions each figure averages (labels / features / mixed); with ``per_dataset``
+    (:func:`bench.published.anchors`), the paper's LossVal and the best other method of the paper on that
+    dataset (F1 only)."""
     part = frame[(frame["task"] == task) & frame["method"].isin(FOCUS)]
     if part.empty:
         return [f"(no {task} runs yet)"]
@@ -266,10 +266,12 @@ def render(frame: pd.DataFrame, *, command: str | None, machine: str, published:
         lines.append(f"Command: `{command}`")
     lines += ["", "Every cell: **F1 · AUROC · P@k** (2-means F1, AUROC, precision at the true noise count); means "
               "balanced over the (dataset, rate) cells each method ran; yes/no rows paired on the cells both ran."]  # fmt: skip
+    per_dataset = published_figures.anchors(published) if published is not None else None
     for setting, title in (("paper", "noise on training and validation rows"), ("trusted", "noise on training rows only")):
         part = frame[frame["setting"] == setting]
         if part.empty:
             continue
+        paper = setting == "paper"  # the published figures are of the paper's setting only
         lines += [
             "",
             f"### Setting \"{setting}\": {title}",
@@ -279,15 +281,15 @@ def render(frame: pd.DataFrame, *, command: str | None, machine: str, published:
             "\"these datasets\", the same published runs averaged over the datasets of this table "
             "(`bench/results/published.csv`, `python -m bench.published`):",
             "",
-            *average_table(part, published if setting == "paper" else None),
+            *average_table(part, published if paper else None),
             "",
             "Per dataset, classification:",
             "",
-            *dataset_table(part, "classification", published if setting == "paper" else None),
+            *dataset_table(part, "classification", per_dataset if paper else None),
             "",
             "Per dataset, regression:",
             "",
-            *dataset_table(part, "regression", published if setting == "paper" else None),
+            *dataset_table(part, "regression", per_dataset if paper else None),
             "",
             "Reason accuracy on mixed noise (share of the truly noisy rows whose reason names the injected type):",
             "",

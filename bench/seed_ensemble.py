@@ -21,7 +21,7 @@ import numpy as np
 from bench import dev_cells
 
 FITS = 3
-ARMS = ("single", "mean_2", "mean_3")
+ARMS = ("single", *(f"mean_{k}" for k in range(2, FITS + 1)))  # arm i: the mean of the first i + 1 fits
 #: Seed offset between the fits of one cell (a prime, so the fits' seeds never meet another cell's).
 STRIDE = 7919
 
@@ -31,10 +31,11 @@ def fit_values(cell, fit: int) -> tuple[np.ndarray, float]:
     model, seconds = dev_cells.timed_fit(cell, seed=cell.seed + fit * STRIDE)
     return model.values_.to_numpy(), seconds
 
+
 def fit(cell, arms: list[str]):
     """Every arm of ``cell`` from the same three fits (any pending arm refits all three)."""
     fits = [fit_values(cell, k) for k in range(FITS)]
-    for arm, k in zip(ARMS, (1, 2, 3)):
+    for arm, k in zip(ARMS, range(1, FITS + 1)):
         if arm in arms:
             yield arm, np.mean([values for values, _ in fits[:k]], axis=0), sum(seconds for _, seconds in fits[:k])
 
