@@ -171,3 +171,16 @@ def test_net_decay_swaps_only_the_network_optimizer_and_puts_torch_back():
     default = fit()
     np.testing.assert_allclose(fit(0.0), default, rtol=1e-5, atol=1e-6)  # AdamW without decay is Adam
     assert not np.allclose(fit(3.0), default)
+
+
+def test_step_size_arms_change_only_the_weight_step_and_its_0_04_arm_is_the_default():
+    from bench import dev_cells, step_size
+    from bench.quality import Spec, make_cell
+
+    X, y, task = load("electricity", BUNDLED)
+    cell = make_cell(Spec("paper", "electricity", "labels", 0.1, 0), X, y, task)
+    default, _ = dev_cells.timed_fit(cell, epochs=3)
+    arm, _ = step_size.fit_arm(cell, "lr_0.04", epochs=3)
+    np.testing.assert_array_equal(arm.values_.to_numpy(), default.values_.to_numpy())
+    smaller, _ = step_size.fit_arm(cell, "lr_0.01", epochs=3)
+    assert smaller.settings_["weight_lr"] == 0.01 and not np.allclose(smaller.weights_, default.weights_)
