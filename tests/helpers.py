@@ -22,13 +22,33 @@ def run_command(cmd: list[str], cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
+#: What a pipeline run writes into the checkout: dvc.lock, the metrics and work files DVC leaves to git, the
+#: last run's overrides. Run state, not source: a test's clone takes these as committed, so a user who ran the
+#: README's main command before its test command in the same clone does not run the tests on that night's state.
+RUN_STATE = ("dvc.lock", "params.overrides.yaml", "data/pipeline/")
+
+
+def is_run_state(name: str) -> bool:
+    return any(name == entry or (entry.endswith("/") and name.startswith(entry)) for entry in RUN_STATE)
+
+
+def _git_files(repo: Path, *args: str) -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-z", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+    return [name for name in listed.split("\0") if name]
+
+
 def clone_files(repo: Path = REPO) -> list[str]:
     """The files a ``git clone`` of ``repo`` would hold, as its working tree has them now: tracked files
-    plus untracked ones that git does not ignore (so uncommitted edits are tested too), minus deleted ones."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.split("\0")
-    return sorted({name for name in listed if name and (repo / name).is_file()})
+    plus untracked ones that git does not ignore (so uncommitted edits are tested too), minus deleted ones,
+    and minus the run state (:data:`RUN_STATE`) that is not committed."""
+    tracked = set(_git_files(repo, "--cached"))
+    listed = _git_files(repo, "--cached", "--others", "--exclude-standard")
+    return sorted({name for name in listed if (repo / name).is_file() and (name in tracked or not is_run_state(name))})
+
+
+def committed_bytes(name: str, repo: Path = REPO) -> bytes:
+    """``name`` as the last commit has it."""
+    return subprocess.run(["git", "show", f"HEAD:{name}"], cwd=repo, capture_output=True, check=True).stdout
 
 
 def git_commit_all(root: Path, message: str) -> None:
@@ -44,7 +64,10 @@ def clone_repo(destination: Path) -> Path:
     source.mkdir(parents=True)
     for name in clone_files():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, source / name)
+        if is_run_state(name):  # a run's edit of a committed file (params.overrides.yaml): as committed
+            (source / name).write_bytes(committed_bytes(name))
+        else:
+            shutil.copy2(REPO / name, source / name)
     git_commit_all(source, "the working tree")
     run_command(["git", "clone", "-q", str(source), str(destination)], destination.parent)
     return destination
