@@ -11,7 +11,10 @@ that part, which then runs only the last ``J`` temperatures of the schedule (var
 passes over the (B, N, M) buffer; the default now forms ``h - C / eps`` in one,
 ``h.add(C, alpha=-1/eps)``), and ``chunk<k>`` the batched calls capped at ``2**k`` cost-matrix
 entries instead of ``2**20``; ``scaling<s>`` the epsilon-scaling ratio ``s`` instead of 0.2
-(fewer temperatures in the schedule).
+(fewer temperatures in the schedule). ``one_diameter`` drops the schedule's repeated first temperature
+(geomloss's list starts with ``diameter**2`` twice, and the loop's first soft-min already solves at it);
+``no_clamp_ftz`` leaves the soft-min's clamp pass out and sets the CPU's flush-to-zero mode instead
+(``torch.set_flush_denormal``), the other way to keep exp() off its slow path for underflowing arguments.
 
 Each variant's OT value per group and gradient per row over one epoch
 (:func:`lossval.epoch_transport.epoch_transport`, the large-table settings: scaling 0.2, groups of
@@ -21,6 +24,7 @@ development datasets at ``--rows`` rows (``bench.scale.scaled_table``: 10 % mixe
 seconds of the epoch are the median of ``--repeats`` interleaved runs, one torch thread.
 
     python -m bench.ot_levers --rows 100000 --repeats 3 --out bench/results/ot_levers17.csv
+    python -m bench.ot_levers --rows 100000 --repeats 3 --variants one_diameter no_clamp_ftz --out bench/results/ot_levers17_r5.csv
 """
 
 from __future__ import annotations
@@ -52,8 +56,20 @@ def two_pass_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch
     return z.sub_(top).clamp_(min=ot._MIN_EXPONENT).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
 
 
+def no_clamp_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
+    """:func:`lossval.ot.softmin` without its clamp pass (no-grad path only); run under flush-to-zero."""
+    if torch.is_grad_enabled() and (h_y.requires_grad or C_xy.requires_grad):
+        return _softmin(eps, C_xy, h_y)
+    z = h_y.unsqueeze(1).add(C_xy, alpha=-1.0 / eps)
+    top = z.amax(dim=2, keepdim=True)
+    return z.sub_(top).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
+
+
 #: variant -> (soft-min, cost-matrix entries per call) while it runs; SCALINGS: the epsilon-scaling ratios tried
-SETUP = {"two_pass": (two_pass_softmin, _chunk), "chunk18": (_softmin, 2**18), "chunk19": (_softmin, 2**19)}
+SETUP = {"two_pass": (two_pass_softmin, _chunk), "chunk18": (_softmin, 2**18), "chunk19": (_softmin, 2**19),
+         "no_clamp_ftz": (no_clamp_softmin, _chunk)}  # fmt: skip
+#: variants that run with the CPU's flush-to-zero mode on
+FLUSH = {"no_clamp_ftz"}
 SCALINGS = (0.1, 0.05, 0.01, 0.001)
 
 
@@ -106,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", type=Path, default=None, help="datasets folder (default ../shared/datasets)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ot_levers17.csv", help="CSV, appended to")
+    parser.add_argument("--variants", nargs="+", default=None, help="these variants only (and the default they are compared with)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     folder = datasets_dir(args.datasets)
@@ -117,23 +134,33 @@ def main(argv: list[str] | None = None) -> None:
             w = torch.rand(len(x), generator=torch.Generator().manual_seed(1)) * 0.5 + 0.75  # weights mid-fit
             transports = {s: SinkhornToReference(ref, scaling=s, diameter=diameter, reference_rows=128) for s in (0.2, 0.9, *SCALINGS)}
             transport = transports[0.2]
+            one_diameter = SinkhornToReference(ref, scaling=0.2, diameter=diameter, reference_rows=128)
+            one_diameter.eps_list = one_diameter.eps_list[1:]  # the repeated diameter**2 left out
+            one_diameter.shuffle_parts(None)  # the parts' self terms on the same schedule
             converged = epoch_transport(transports[0.9], w, x, 32)
             variants = {
                 "default": lambda: epoch_transport(transport, w, x, 32),
                 **{f"warm{j}": (lambda j=j: warm_transport(transport, w, x, 32, j)) for j in (1, 2, 3)},
                 **{key: (lambda: epoch_transport(transport, w, x, 32)) for key in SETUP},
                 **{f"scaling{s}": (lambda t=transports[s]: epoch_transport(t, w, x, 32)) for s in SCALINGS},
+                "one_diameter": lambda: epoch_transport(one_diameter, w, x, 32),
             }
-            schedules = {f"scaling{s}": len(transports[s].eps_list) for s in SCALINGS}
+            if args.variants:
+                variants = {k: v for k, v in variants.items() if k == "default" or k in args.variants}
+            schedules = {f"scaling{s}": len(transports[s].eps_list) for s in SCALINGS} | {"one_diameter": len(one_diameter.eps_list)}
             seconds: dict[str, list[float]] = {k: [] for k in variants}
             found = {}
             for _ in range(args.repeats):
                 for key, run in variants.items():
                     softmin, chunk = SETUP.get(key, (_softmin, _chunk))
-                    with patched(ot, softmin=softmin, MAX_CHUNK_ENTRIES=chunk):
-                        started = time.process_time()
-                        found[key] = run()
-                        seconds[key].append(time.process_time() - started)
+                    torch.set_flush_denormal(key in FLUSH)
+                    try:
+                        with patched(ot, softmin=softmin, MAX_CHUNK_ENTRIES=chunk):
+                            started = time.process_time()
+                            found[key] = run()
+                            seconds[key].append(time.process_time() - started)
+                    finally:
+                        torch.set_flush_denormal(False)
             default = found["default"]
             r = lambda a, b: round(float(np.corrcoef(a.numpy(), b.numpy())[0, 1]), 4)  # noqa: E731
             for key, (value, grad) in found.items():

@@ -72,6 +72,14 @@ def test_ot_levers_bench_compares_every_lever_with_the_default(tmp_path, capsys)
     assert rows.loc["scaling0.01", "schedule"] < rows.loc["default", "schedule"]
     assert (rows["cpu_s"] > 0).all() and rows["grad_r_converged"].between(-1, 1).all()
     assert ot_levers.ot.softmin is ot_levers._softmin  # the patched solver is put back
+    # one temperature fewer, the same solution to rounding; no clamp under flush-to-zero: the same arithmetic
+    assert rows.loc["one_diameter", "schedule"] == rows.loc["default", "schedule"] - 1
+    assert rows.loc["one_diameter", "grad_r_default"] > 0.999 and rows.loc["no_clamp_ftz", "grad_r_default"] > 0.9999
+    assert torch.zeros(1).add(1e-40).item() != 0.0  # flush-to-zero switched off again (a float32 denormal survives)
+    some = tmp_path / "some.csv"
+    ot_levers.main(["--names", "white_wine", "--rows", "3000", "--val", "300", "--repeats", "1",
+                    "--datasets", str(BUNDLED), "--out", str(some), "--variants", "one_diameter"])  # fmt: skip
+    assert list(pd.read_csv(some)["variant"]) == ["default", "one_diameter"]
 
 
 def test_warm_transport_without_a_warm_call_is_the_default_solve():
