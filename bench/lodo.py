@@ -42,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import REPO
-from bench.report import _fmt, balanced
+from bench.report import fmt, balanced
 
 GRID = REPO / "bench" / "results" / "dev_grid.csv"
 DEFAULT = "lossval"
@@ -102,16 +102,18 @@ def markdown(table: pd.DataFrame, setting: str, metric: str, candidates: int, cr
     ]
     for row in table.itertuples(index=False):
         chosen = "the default" if row.chosen == DEFAULT else f"`{row.chosen}`"
-        ours = " / ".join(_fmt(getattr(row, f"chosen_{k}")) for k in KINDS)
-        theirs = " / ".join(_fmt(getattr(row, f"default_{k}")) for k in KINDS)
-        lines.append(f"| {row.dataset} | {chosen} | {_fmt(row.margin)} | {ours} | {theirs} |")
+        ours, theirs = (_slashed(getattr(row, f"{who}_{k}") for k in KINDS) for who in ("chosen", "default"))
+        lines.append(f"| {row.dataset} | {chosen} | {fmt(row.margin)} | {ours} | {theirs} |")
     lines += ["", "| task | leave-one-dataset-out estimate (labels / features / mixed) | the default, same cells | difference |", "|---|---|---|---|"]
     for task, part in table.groupby("task"):
-        estimate = [part[f"chosen_{k}"].mean() for k in KINDS]
-        default = [part[f"default_{k}"].mean() for k in KINDS]
-        lines.append(f"| {task} | {' / '.join(map(_fmt, estimate))} | {' / '.join(map(_fmt, default))} | "
-                     f"{' / '.join(_fmt(a - b) for a, b in zip(estimate, default))} |")  # fmt: skip
+        estimate, default = ([part[f"{who}_{k}"].mean() for k in KINDS] for who in ("chosen", "default"))
+        lines.append(f"| {task} | {_slashed(estimate)} | {_slashed(default)} | {_slashed(a - b for a, b in zip(estimate, default))} |")
     return lines
+
+
+def _slashed(values) -> str:
+    """Labels / features / mixed, formatted as the report formats them."""
+    return " / ".join(map(fmt, values))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,7 +46,7 @@ DEFAULT = "lossval"
 FOCUS = (DEFAULT, "lv[tie_break=False]", "paper", "paper[clip_weights=True]", "loss_only", *CLEANLAB)
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
     if value is None or not np.isfinite(value):
         return "–"
     text = f"{value:.3f}"
@@ -56,7 +56,7 @@ def _fmt(value: float) -> str:
 def _triple(row: pd.Series | None, f1: str = "f1") -> str:
     if row is None or not np.isfinite(row[f1]):
         return "–"
-    return f"{_fmt(row[f1])} · {_fmt(row['auroc'])} · {_fmt(row['precision_at_k'])}"
+    return f"{fmt(row[f1])} · {fmt(row['auroc'])} · {fmt(row['precision_at_k'])}"
 
 
 def method_order(methods: list[str]) -> list[str]:
@@ -115,13 +115,13 @@ def average_table(frame: pd.DataFrame, published: pd.DataFrame | None = None) ->
     methods = method_order(list(dict.fromkeys(table.index.get_level_values("method"))))
     lines = [HEADER, "|---|---|---|---|---|---|---|"]
     for name, values in ANCHORS.items():
-        cells = [_fmt(v) + (ANCHOR_NOTES.get(i, "") if "best other" in name else "") for i, v in enumerate(values)]
+        cells = [fmt(v) + (ANCHOR_NOTES.get(i, "") if "best other" in name else "") for i, v in enumerate(values)]
         lines.append(f"| *{name}* (F1 only) | " + " | ".join(cells) + " |")
     same = same_dataset_anchors(frame, published)
     if same is not None:
-        lossval = [_fmt(same["lossval"].get(c, np.nan)) for c in COLUMNS]
+        lossval = [fmt(same["lossval"].get(c, np.nan)) for c in COLUMNS]
         lines.append("| *LossVal (paper, 30 epochs), published, these datasets* (F1 only) | " + " | ".join(lossval) + " |")
-        best = [_fmt(same["best_other"].get(c, np.nan)) + (f" ({same['best_other_method'][c]})" if c in same.index and same["best_other_method"][c] else "")
+        best = [fmt(same["best_other"].get(c, np.nan)) + (f" ({same['best_other_method'][c]})" if c in same.index and same["best_other_method"][c] else "")
                 for c in COLUMNS]
         lines.append("| *best other method in the paper, published, these datasets* (F1 only) | " + " | ".join(best) + " |")
     for method in methods:
@@ -171,7 +171,7 @@ def _pair_verdict(pair: tuple[float, float, int] | None) -> str:
     if pair is None:
         return "–"
     ours, theirs, cells = pair
-    return ("yes" if ours > theirs else "**no**") + f" ({_fmt(ours - theirs)}, {cells} cells)"
+    return ("yes" if ours > theirs else "**no**") + f" ({fmt(ours - theirs)}, {cells} cells)"
 
 
 def _value(table: pd.DataFrame, method: str, column: tuple[str, str], metric: str) -> float:
@@ -193,7 +193,7 @@ def _verdict(ours: list[float], bar, *, strict: bool = False) -> list[str]:
             out.append("–")
         else:
             win = value > target if strict else value >= target
-            out.append(("yes" if win else "**no**") + f" ({_fmt(value - target)})")
+            out.append(("yes" if win else "**no**") + f" ({fmt(value - target)})")
     return out
 
 
@@ -232,8 +232,8 @@ def _published_rows(per_dataset: pd.DataFrame | None, task: str, dataset: str) -
     rows = [per_dataset.loc[(task, dataset, k)] if (task, dataset, k) in per_dataset.index else None for k in KINDS]
     if all(r is None for r in rows):
         return []
-    lossval = [_fmt(r["lossval"]) if r is not None else "–" for r in rows]
-    best = [f"{_fmt(r['best_other'])} ({r['best_other_method']})" if r is not None and isinstance(r["best_other_method"], str) else "–"
+    lossval = [fmt(r["lossval"]) if r is not None else "–" for r in rows]
+    best = [f"{fmt(r['best_other'])} ({r['best_other_method']})" if r is not None and isinstance(r["best_other_method"], str) else "–"
             for r in rows]
     reps = " / ".join(_reps(r.rename({"rates": "cells", "runs_min": "reps_min", "runs_max": "reps_max"}))
                       if r is not None and np.isfinite(r["lossval"]) else "–" for r in rows)
@@ -249,7 +249,7 @@ def reason_table(frame: pd.DataFrame) -> list[str]:
     lines = ["| method | classification | regression |", "|---|---|---|"]
     for method in method_order(list(table.index)):
         row = table.loc[method]
-        lines.append(f"| {method} | {_fmt(row.get('classification', np.nan))} | {_fmt(row.get('regression', np.nan))} |")
+        lines.append(f"| {method} | {fmt(row.get('classification', np.nan))} | {fmt(row.get('regression', np.nan))} |")
     return lines
 
 
