@@ -47,19 +47,30 @@ COLUMNS = ["dataset", "rows", "variant", "schedule", "cpu_s", "value_r_default",
 _softmin, _chunk = ot.softmin, ot.MAX_CHUNK_ENTRIES
 
 
+def _no_grad_variant(variant):
+    """A soft-min that is ``variant`` on the no-grad path and :func:`lossval.ot.softmin` on the grad path
+    (the last extrapolation), where the levers here do not apply."""
+
+    def softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and (h_y.requires_grad or C_xy.requires_grad):
+            return _softmin(eps, C_xy, h_y)
+        return variant(eps, C_xy, h_y)
+
+    softmin.__doc__ = variant.__doc__
+    return softmin
+
+
+@_no_grad_variant
 def two_pass_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
-    """:func:`lossval.ot.softmin` as it was: ``h - C / eps`` in two passes (no-grad path only)."""
-    if torch.is_grad_enabled() and (h_y.requires_grad or C_xy.requires_grad):
-        return _softmin(eps, C_xy, h_y)
+    """:func:`lossval.ot.softmin` as it was: ``h - C / eps`` in two passes."""
     z = C_xy.div(-eps).add_(h_y.unsqueeze(1))  # (B, N, M)
     top = z.amax(dim=2, keepdim=True)
     return z.sub_(top).clamp_(min=ot._MIN_EXPONENT).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
 
 
+@_no_grad_variant
 def no_clamp_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
-    """:func:`lossval.ot.softmin` without its clamp pass (no-grad path only); run under flush-to-zero."""
-    if torch.is_grad_enabled() and (h_y.requires_grad or C_xy.requires_grad):
-        return _softmin(eps, C_xy, h_y)
+    """:func:`lossval.ot.softmin` without its clamp pass; run under flush-to-zero."""
     z = h_y.unsqueeze(1).add(C_xy, alpha=-1.0 / eps)
     top = z.amax(dim=2, keepdim=True)
     return z.sub_(top).exp_().sum(dim=2).log_().add_(top.squeeze(2)).mul_(-eps)
