@@ -21,8 +21,8 @@ the paper's settings: "17: size-aware defaults" in docs/benchmarks.md):
   (each weight takes one step per epoch in either schedule);
 - ``scaling``: :data:`LARGE_SCALING`, geomloss's epsilon-scaling ratio, so each
   Sinkhorn solve takes about 60 % of the iterations of the default 0.5;
-- ``sinkhorn_start``: :data:`LARGE_START`, each solve starts from the mean costs
-  instead of two soft-min steps at ``diameter ** 2`` (:mod:`lossval.ot`).
+- ``sinkhorn_loop``: :data:`LARGE_LOOP`, each solve starts from the mean costs and
+  leaves out the schedule's repeated temperatures: half the soft-mins (:mod:`lossval.ot`).
 
 ``ot_every`` (the OT term solved every k-th epoch and held in between) is not
 in the table: it brings LossVal to about 1.5x plain training at 10^6 rows but
@@ -51,8 +51,8 @@ LARGE_EPOCHS = 10
 REFERENCE_ROWS = 128
 #: Epsilon-scaling ratio of the Sinkhorn solver on large tables (geomloss's default: 0.5).
 LARGE_SCALING = 0.2
-#: Where each Sinkhorn solve starts on large tables (:data:`lossval.ot.STARTS`; geomloss's loop: "diameter").
-LARGE_START = "mean"
+#: The Sinkhorn loop on large tables (:data:`lossval.ot.LOOPS`; small tables: geomloss's own).
+LARGE_LOOP = "trimmed"
 
 
 def large_data_settings(n_rows: int) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def large_data_settings(n_rows: int) -> dict[str, Any]:
 
     Always holds ``batch_size`` and ``epochs`` (below :data:`LARGE_FROM` rows the
     defaults of :class:`lossval.LossVal`, the paper's); above it also the LossVal-only
-    ``ot_batch_size``, ``reference_rows``, ``weight_lr``, ``scaling`` and ``sinkhorn_start``. Example::
+    ``ot_batch_size``, ``reference_rows``, ``weight_lr``, ``scaling`` and ``sinkhorn_loop``. Example::
 
         settings = large_data_settings(len(X_train))
         LossVal(task, **settings).fit(X_train, y_train, X_val, y_val)
@@ -78,5 +78,5 @@ def large_data_settings(n_rows: int) -> dict[str, Any]:
         "reference_rows": REFERENCE_ROWS,
         "weight_lr": NORMALIZED_WEIGHT_LR * paper_epochs / LARGE_EPOCHS,  # as far in fewer epochs
         "scaling": LARGE_SCALING,  # fewer Sinkhorn iterations per solve
-        "sinkhorn_start": LARGE_START,  # and two fewer: from the mean costs
+        "sinkhorn_loop": LARGE_LOOP,  # and half the soft-mins: no repeated temperatures
     }

@@ -23,16 +23,19 @@ Two solvers give the same numbers (tested to 1e-4):
     (3) one cost matrix serves both directions, and the batch's self term
     ``OT(a, a)`` uses geomloss's symmetric update (one soft-min per step).
 
-Where the epsilon-scaling starts (``start``): ``"diameter"`` (default) is geomloss's
-loop exactly: the potentials start as soft-C-transforms at ``diameter ** 2``, then
-one symmetric step at every temperature of geomloss's schedule, which repeats
-``diameter ** 2``. ``"mean"`` starts at the schedule's other end of that range,
-the ``eps -> infinity`` limit of those transforms (``f_i = sum_j b_j C_ij``, the mean
-cost: one matrix-vector product instead of a soft-min), and skips both
-``diameter ** 2`` steps: 4 of the cross term's 14-18 soft-mins per solve and 2 of the self
-term's 7-9 (20-35 % less OT time, per-row gradients equal to 4 decimals on the
-development datasets: docs/benchmarks.md, "17: overhead levers"). LossVal uses it on
-large tables.
+The loop (``loop``): ``"geomloss"`` (default) is geomloss's loop exactly: the
+potentials start as soft-C-transforms at ``diameter ** 2``, then one symmetric step
+at every temperature of geomloss's schedule, which repeats ``diameter ** 2``, then
+the last extrapolation at ``blur ** 2``, the schedule's last temperature again.
+``"trimmed"`` leaves out the repeats: it starts from the ``eps -> infinity``
+limit of those first transforms, the mean costs (``f_i = sum_j b_j C_ij``: one
+matrix-vector product instead of a soft-min; at ``diameter ** 2``, where
+``C / eps <= 1/2``, a soft-min is nearly that), skips both ``diameter ** 2`` steps,
+and lets the last extrapolation be the only step at ``blur ** 2``: 8 instead of 16
+soft-mins of the cross term per solve on a 6-temperature schedule, 4 instead of 8
+of the self term. Per-row gradients equal the default's to 4 decimals on the
+development datasets, and whole fits stay within the rounding noise
+(docs/benchmarks.md, "17: overhead levers"). LossVal uses it on large tables.
 
 Settings are fixed at construction. ``diameter`` (the start of the
 epsilon-scaling) is an upper bound of every training-to-reference distance
@@ -71,8 +74,8 @@ except ImportError:  # pragma: no cover
     from geomloss.sinkhorn_divergence import epsilon_schedule, log_weights, sinkhorn_cost, sinkhorn_loop
 
 SOLVERS: tuple[str, ...] = ("fast", "geomloss")
-#: Where the epsilon-scaling starts (see the module doc).
-STARTS: tuple[str, ...] = ("diameter", "mean")
+#: The Sinkhorn loops (see the module doc).
+LOOPS: tuple[str, ...] = ("geomloss", "trimmed")
 #: exp() of arguments below about -87 underflows float32, and takes a slow path
 #: (about 15x slower on the x86 CPUs we measured); exp(-80) ~ 2e-35 is
 #: negligible next to the largest term of a log-sum-exp, which is exp(0) = 1.
@@ -140,8 +143,8 @@ class SinkhornToReference(nn.Module):
         solver: ``"fast"`` or ``"geomloss"`` (see the module doc).
         reference_rows: largest reference part one batch is transported to; ``None``
             (or ``>= M``) = the whole reference, exactly (see the module doc).
-        start: ``"diameter"`` (geomloss's loop) or ``"mean"`` (from the mean costs, without the
-            ``diameter ** 2`` steps; ``solver="fast"`` only); see the module doc.
+        loop: ``"geomloss"`` (geomloss's loop) or ``"trimmed"`` (from the mean costs, without
+            the schedule's repeated temperatures; ``solver="fast"`` only); see the module doc.
 
     Call with ``weights`` (N,) and ``x`` (N, D) for one batch, or ``weights``
     (B, N) and ``x`` (B, N, D) for B batches at once; returns () or (B,).
@@ -161,17 +164,17 @@ class SinkhornToReference(nn.Module):
         normalize: bool = True,
         solver: str = "fast",
         reference_rows: int | None = None,
-        start: str = "diameter",
+        loop: str = "geomloss",
     ) -> None:
         super().__init__()
         if reference.dim() != 2 or reference.shape[0] < 1:
             raise ValueError(f"reference must be (M, D) with M >= 1, got shape {tuple(reference.shape)}")
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
-        if start not in STARTS:
-            raise ValueError(f"start must be one of {list(STARTS)}, got {start!r}")
-        if start != "diameter" and solver != "fast":
-            raise ValueError(f"start={start!r} needs solver='fast' (SamplesLoss runs geomloss's own loop), got {solver!r}")
+        if loop not in LOOPS:
+            raise ValueError(f"loop must be one of {list(LOOPS)}, got {loop!r}")
+        if loop != "geomloss" and solver != "fast":
+            raise ValueError(f"loop={loop!r} needs solver='fast' (SamplesLoss runs geomloss's own loop), got {solver!r}")
         if reference_rows is not None and (isinstance(reference_rows, bool) or int(reference_rows) < 1):
             raise ValueError(f"reference_rows must be None or an integer >= 1, got {reference_rows!r}")
         reference = reference.detach()
@@ -184,7 +187,7 @@ class SinkhornToReference(nn.Module):
         self.blur, self.scaling, self.debias, self.normalize, self.solver = blur, scaling, debias, normalize, solver
         self.diameter = float(diameter) if diameter is not None else diameter_bound(reference, reference)
         self.eps_list = epsilon_schedule(2, self.diameter, blur, scaling)
-        self.start = start
+        self.loop = loop
         self._samples_loss = SamplesLoss(
             "sinkhorn", p=2, blur=blur, scaling=scaling, diameter=self.diameter, debias=debias, backend="tensorized"
         )
@@ -226,13 +229,13 @@ class SinkhornToReference(nn.Module):
         """Raw entropic OT between (B, N) masses on (B, N, D) and (B, M) masses on (B, M, D): (B,)."""
         with torch.no_grad():
             C_xy = half_squared_distances(x, y)  # (B, N, M)
-        if self.start == "diameter":
+        if self.loop == "geomloss":
             potentials = sinkhorn_loop(
                 softmin, log_weights(alpha), log_weights(beta), None, None, C_xy, C_xy.transpose(1, 2),
                 self.eps_list, None, debias=False,
             )
             return sinkhorn_cost(self.eps_list[-1], None, alpha, beta, *potentials, batch=True, debias=False)
-        # geomloss's symmetric loop from the mean costs, the diameter**2 steps left out (module doc)
+        # geomloss's symmetric loop from the mean costs, its repeated temperatures left out (module doc)
         C_yx = C_xy.transpose(1, 2)  # (B, M, N)
         with torch.no_grad():
             a_log, b_log = log_weights(alpha), log_weights(beta)
@@ -245,8 +248,9 @@ class SinkhornToReference(nn.Module):
         return (alpha * f).sum(dim=-1) + (beta * g).sum(dim=-1)
 
     def _cooling(self) -> list[float]:
-        """The temperatures of the loop after its start: geomloss's schedule, or without its two ``diameter**2``."""
-        return self.eps_list if self.start == "diameter" else self.eps_list[2:]
+        """The temperatures of the loop between its start and the last extrapolation (at ``blur**2``):
+        geomloss's whole schedule, or the trimmed loop's: without both ``diameter**2`` and ``blur**2``."""
+        return self.eps_list if self.loop == "geomloss" else self.eps_list[2:-1]
 
     def _self_ot(self, alpha: Tensor, x: Tensor) -> Tensor:
         """Raw entropic OT(a, a) of (B, N) masses on (B, N, D) with itself: (B,).
@@ -258,7 +262,7 @@ class SinkhornToReference(nn.Module):
         with torch.no_grad():
             C_xx = half_squared_distances(x, x)  # (B, N, N)
             a_log = log_weights(alpha)
-            if self.start == "diameter":
+            if self.loop == "geomloss":
                 f = softmin(self.eps_list[0], C_xx, a_log)
             else:
                 f = torch.bmm(C_xx, alpha.detach().unsqueeze(2)).squeeze(2)  # (B, N) the mean costs
@@ -286,7 +290,7 @@ class SinkhornToReference(nn.Module):
                 for lo in range(0, s, rows)
             ])  # fmt: skip
 
-        if self.start == "diameter":
+        if self.loop == "geomloss":
             f = soft(self.eps_list[0], b_log)
         else:  # the mean costs, a block of rows at a time
             f = torch.cat([half_squared_distances(y[lo : lo + rows].unsqueeze(0), y.unsqueeze(0))[0] @ beta for lo in range(0, s, rows)])

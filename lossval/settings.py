@@ -1,7 +1,7 @@
 """Size-aware training settings: what ``"auto"`` means for :class:`lossval.LossVal` and :class:`lossval.MLP`.
 
 ``epochs``, ``batch_size`` (both estimators) and the OT settings of LossVal
-(``ot_batch_size``, ``reference_rows``, ``ot_every``, ``scaling``, ``sinkhorn_start``, ``weight_lr``) default to
+(``ot_batch_size``, ``reference_rows``, ``ot_every``, ``scaling``, ``sinkhorn_loop``, ``weight_lr``) default to
 ``"auto"`` (``weight_lr``: ``None``). At ``fit`` time :func:`resolve_settings`
 turns every ``"auto"`` into a number from the number of training rows, by
 the one table of :func:`lossval.large_data.large_data_settings`: the paper's
@@ -29,7 +29,7 @@ PAPER_BATCH = 32
 NORMALIZED_WEIGHT_LR = 0.04
 #: What the LossVal-only OT settings resolve to below the large-table size: the paper's objective, exactly.
 SMALL_TABLE_OT: dict[str, Any] = {
-    "ot_batch_size": None, "reference_rows": None, "ot_every": 1, "scaling": 0.5, "sinkhorn_start": "diameter",
+    "ot_batch_size": None, "reference_rows": None, "ot_every": 1, "scaling": 0.5, "sinkhorn_loop": "geomloss",
 }  # fmt: skip
 
 
@@ -52,7 +52,7 @@ def resolve_settings(n_rows: int, requested: Mapping[str, Any]) -> dict[str, Any
     Args:
         n_rows: number of training rows.
         requested: setting name -> value as given to the estimator; keys among ``epochs``,
-            ``batch_size``, ``ot_batch_size``, ``reference_rows``, ``ot_every``, ``scaling``, ``sinkhorn_start``,
+            ``batch_size``, ``ot_batch_size``, ``reference_rows``, ``ot_every``, ``scaling``, ``sinkhorn_loop``,
             ``weight_lr``.
             ``"auto"`` (``weight_lr``: ``None``) is resolved, any other value is kept as given.
 

@@ -43,7 +43,7 @@ from lossval._types import Callback, Combine, Features, Target, WeightOptimizer,
 from lossval.epoch_transport import Accumulators, transport_points
 from lossval.loss import LossValLoss
 from lossval.model import TabularNetwork
-from lossval.ot import SOLVERS, STARTS, SinkhornToReference, diameter_bound
+from lossval.ot import LOOPS, SOLVERS, SinkhornToReference, diameter_bound
 from lossval.per_batch import train_per_batch
 from lossval.per_epoch import train_per_epoch
 from lossval.row_weights import OPTIMIZERS, WeightStepper, epoch_metrics
@@ -62,7 +62,7 @@ class LossVal(TabularNetwork):
         task: ``"classification"`` or ``"regression"``.
         epochs, batch_size, lr: training of the network (paper: 30, 32, 0.01, Adam); ``epochs`` and
             ``batch_size`` default to ``"auto"``, as do ``ot_batch_size``, ``reference_rows``,
-            ``ot_every``, ``scaling`` and ``sinkhorn_start`` (and ``weight_lr=None``): resolved at ``fit`` from the number of training rows,
+            ``ot_every``, ``scaling`` and ``sinkhorn_loop`` (and ``weight_lr=None``): resolved at ``fit`` from the number of training rows,
             the paper's settings on small tables, :func:`lossval.large_data_settings` beyond
             (:mod:`lossval.settings`); explicit values win. ``settings_`` records what was used.
         hidden_layers, activation: the MLP; default to the paper's per task
@@ -95,9 +95,10 @@ class LossVal(TabularNetwork):
             (the epsilon-scaling ratio: smaller = fewer Sinkhorn iterations) is "auto": 0.5 on small
             tables, :data:`lossval.large_data.LARGE_SCALING` on large ones.
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
-        sinkhorn_start: where each Sinkhorn solve starts: ``"diameter"`` (geomloss's loop) or ``"mean"``
-            (from the mean costs, two soft-min steps fewer; ``solver="fast"`` only); see :mod:`lossval.ot`.
-            "auto": ``"diameter"`` on small tables and with ``solver="geomloss"``, ``"mean"`` on large ones.
+        sinkhorn_loop: ``"geomloss"`` (geomloss's Sinkhorn loop) or ``"trimmed"`` (from the mean costs,
+            without the schedule's repeated temperatures: half the soft-mins; ``solver="fast"`` only); see
+            :mod:`lossval.ot`. "auto": ``"geomloss"`` on small tables and with ``solver="geomloss"``,
+            ``"trimmed"`` on large ones.
         min_weight, max_weight: the weights are clipped to this range after every update.
         clip_weights: ``False``: no clipping, the weights are unconstrained as in the authors'
             code (:meth:`paper`); a weight may then go to or below 0, where geomloss's log-weights
@@ -128,7 +129,7 @@ class LossVal(TabularNetwork):
     (per-row mean loss ``loss_part`` and mean OT gradient ``transport_part``
     over training; :func:`lossval.reasons.row_reasons` reads them), ``diameter_``, ``settings_``
     (``epochs``, ``batch_size``, ``ot_batch_size``, ``reference_rows``, ``ot_every``, ``scaling``,
-    ``sinkhorn_start``, ``weight_lr`` as used, ``"auto"`` resolved).
+    ``sinkhorn_loop``, ``weight_lr`` as used, ``"auto"`` resolved).
     """
 
     def __init__(
@@ -157,7 +158,7 @@ class LossVal(TabularNetwork):
         scaling: float | Auto = AUTO,
         debias: bool = True,
         solver: str = "fast",
-        sinkhorn_start: str | Auto = AUTO,
+        sinkhorn_loop: str | Auto = AUTO,
         min_weight: float = 1e-3,
         max_weight: float = 1e3,
         clip_weights: bool = True,
@@ -196,9 +197,9 @@ class LossVal(TabularNetwork):
             raise ValueError(f"scaling must be in (0, 1) or 'auto', got {scaling!r}")
         self.debias = bool(debias)
         self.solver = check_choice("solver", solver, SOLVERS)
-        self.sinkhorn_start = sinkhorn_start if sinkhorn_start == AUTO else check_choice("sinkhorn_start", sinkhorn_start, STARTS)
-        if self.sinkhorn_start not in (AUTO, "diameter") and self.solver != "fast":
-            raise ValueError(f"sinkhorn_start={sinkhorn_start!r} needs solver='fast', got solver={solver!r}")
+        self.sinkhorn_loop = sinkhorn_loop if sinkhorn_loop == AUTO else check_choice("sinkhorn_loop", sinkhorn_loop, LOOPS)
+        if self.sinkhorn_loop not in (AUTO, "geomloss") and self.solver != "fast":
+            raise ValueError(f"sinkhorn_loop={sinkhorn_loop!r} needs solver='fast', got solver={solver!r}")
         self.min_weight = check_float("min_weight", min_weight)
         self.max_weight = check_float("max_weight", max_weight)
         if not self.min_weight < 1 < self.max_weight:
@@ -240,7 +241,7 @@ class LossVal(TabularNetwork):
         settings: dict[str, Any] = dict(
             weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
             ot_power=2.0, solver="geomloss", clip_weights=False, epochs=PAPER_EPOCHS, batch_size=PAPER_BATCH,
-            reference_rows=None, scaling=SMALL_TABLE_OT["scaling"], sinkhorn_start=SMALL_TABLE_OT["sinkhorn_start"],
+            reference_rows=None, scaling=SMALL_TABLE_OT["scaling"], sinkhorn_loop=SMALL_TABLE_OT["sinkhorn_loop"],
             tie_break=False,
         )  # fmt: skip
         return cls(task, **{**settings, **overrides})
@@ -270,7 +271,7 @@ class LossVal(TabularNetwork):
         transport = SinkhornToReference(
             Z_ref, blur=self.blur, scaling=settings["scaling"], diameter=self.diameter_, debias=self.debias,
             normalize=self.normalize_masses, solver=self.solver, reference_rows=settings["reference_rows"],
-            start=settings["sinkhorn_start"],
+            loop=settings["sinkhorn_loop"],
         )  # fmt: skip
         seed = self._seed()
         net = self._init_network(seed)
@@ -309,8 +310,8 @@ class LossVal(TabularNetwork):
         ot = {"ot_batch_size": self.ot_batch_size, "ot_every": self.ot_every}
         if self.weight_updates == "per_batch":
             ot = {k: SMALL_TABLE_OT[k] if v == AUTO else v for k, v in ot.items()}
-        start = self.sinkhorn_start  # SamplesLoss runs geomloss's own loop
-        ot["sinkhorn_start"] = SMALL_TABLE_OT["sinkhorn_start"] if start == AUTO and self.solver != "fast" else start
+        loop = self.sinkhorn_loop  # SamplesLoss runs geomloss's own loop
+        ot["sinkhorn_loop"] = SMALL_TABLE_OT["sinkhorn_loop"] if loop == AUTO and self.solver != "fast" else loop
         settings = self._resolve_settings(
             n_rows, reference_rows=self.reference_rows, **ot, scaling=self.scaling, weight_lr=self.weight_lr
         )

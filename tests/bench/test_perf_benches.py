@@ -75,9 +75,10 @@ def test_ot_levers_bench_compares_every_lever_with_the_default(tmp_path, capsys)
     # one temperature fewer, the same solution to rounding; no clamp under flush-to-zero: the same arithmetic
     assert rows.loc["one_diameter", "schedule"] == rows.loc["default", "schedule"] - 1
     assert rows.loc["one_diameter", "grad_r_default"] > 0.999 and rows.loc["no_clamp_ftz", "grad_r_default"] > 0.9999
-    # the mean start: both diameter**2 steps left out, the same solution to rounding
+    # the mean start: both diameter**2 steps left out; the trimmed loop: blur**2's repeat too; the same solution
     assert rows.loc["mean_start", "schedule"] == rows.loc["default", "schedule"] - 2
-    assert rows.loc["mean_start", "grad_r_default"] > 0.999
+    assert rows.loc["trimmed", "schedule"] == rows.loc["default", "schedule"] - 3
+    assert rows.loc["mean_start", "grad_r_default"] > 0.999 and rows.loc["trimmed", "grad_r_default"] > 0.999
     assert torch.zeros(1).add(1e-40).item() != 0.0  # flush-to-zero switched off again (a float32 denormal survives)
     some = tmp_path / "some.csv"
     ot_levers.main(["--names", "white_wine", "--rows", "3000", "--val", "300", "--repeats", "1",

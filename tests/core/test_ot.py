@@ -99,7 +99,7 @@ def test_in_place_softmin_is_the_autograd_one_to_the_bit():
         assert torch.equal(fast, tracked.detach())
 
 
-def test_the_mean_start_solves_the_same_problem_with_two_fewer_temperatures(clouds):
+def test_the_trimmed_loop_solves_the_same_problem_without_the_repeated_temperatures(clouds):
     x, ref = clouds
     w = torch.rand(40, generator=torch.Generator().manual_seed(2)) + 0.5
     d = diameter_bound(x, ref)
@@ -112,29 +112,30 @@ def test_the_mean_start_solves_the_same_problem_with_two_fewer_temperatures(clou
         return ot, value.item(), wg.grad
 
     geomloss_loop, value, grad = solve()
-    mean_start, value_m, grad_m = solve(start="mean")
+    trimmed, value_t, grad_t = solve(loop="trimmed")
     _, value_c, grad_c = solve(scaling=0.95)  # near-converged: about 50 temperatures
-    assert mean_start._cooling() == geomloss_loop.eps_list[2:] and geomloss_loop.eps_list[:2] == pytest.approx([d**2, d**2])
-    assert value_m == pytest.approx(value, rel=1e-3)
-    assert torch.corrcoef(torch.stack([grad_m, grad]))[0, 1] > 0.999
-    # no further from the converged solve than geomloss's start is
-    assert abs(value_m - value_c) <= 1.5 * abs(value - value_c) + 1e-4
-    assert (grad_m - grad_c).norm() <= 1.5 * (grad - grad_c).norm() + 1e-5
+    eps_list = geomloss_loop.eps_list
+    assert trimmed._cooling() == eps_list[2:-1] and eps_list[:2] == pytest.approx([d**2, d**2]) and eps_list[-1] == 0.05**2
+    assert value_t == pytest.approx(value, rel=0.02)  # on this small problem, 1.158 against 1.143 (converged: 1.202)
+    assert torch.corrcoef(torch.stack([grad_t, grad]))[0, 1] > 0.999
+    # no further from the converged solve than geomloss's loop is
+    assert abs(value_t - value_c) <= 1.5 * abs(value - value_c) + 1e-4
+    assert (grad_t - grad_c).norm() <= 1.5 * (grad - grad_c).norm() + 1e-5
 
 
-def test_the_mean_start_of_a_reference_part_too_large_for_one_call_is_the_same_number(clouds, monkeypatch):
+def test_the_trimmed_loop_on_a_reference_part_too_large_for_one_call_is_the_same_number(clouds, monkeypatch):
     import lossval.ot as ot_module
 
     _, ref = clouds
-    whole = SinkhornToReference(ref, start="mean")  # (60, 60) costs in one call
+    whole = SinkhornToReference(ref, loop="trimmed")  # (60, 60) costs in one call
     monkeypatch.setattr(ot_module, "MAX_CHUNK_ENTRIES", 500)  # now a block of 8 rows at a time
-    blocks = SinkhornToReference(ref, start="mean")
+    blocks = SinkhornToReference(ref, loop="trimmed")
     assert blocks.part_self_terms.item() == pytest.approx(whole.part_self_terms.item(), rel=1e-5)
 
 
-def test_the_mean_start_needs_the_fast_solver(clouds):
+def test_the_trimmed_loop_needs_the_fast_solver(clouds):
     _, ref = clouds
-    with pytest.raises(ValueError, match="start must be one of"):
-        SinkhornToReference(ref, start="zero")
-    with pytest.raises(ValueError, match="start='mean' needs solver='fast'"):
-        SinkhornToReference(ref, start="mean", solver="geomloss")
+    with pytest.raises(ValueError, match="loop must be one of"):
+        SinkhornToReference(ref, loop="short")
+    with pytest.raises(ValueError, match="loop='trimmed' needs solver='fast'"):
+        SinkhornToReference(ref, loop="trimmed", solver="geomloss")

@@ -13,10 +13,10 @@ from lossval.epoch_transport import HeldTransport
 from lossval.metrics import detection_auroc
 from lossval.settings import NORMALIZED_WEIGHT_LR, resolve_settings
 
-AUTO_KEYS = ("epochs", "batch_size", "ot_batch_size", "reference_rows", "ot_every", "scaling", "sinkhorn_start", "weight_lr")
+AUTO_KEYS = ("epochs", "batch_size", "ot_batch_size", "reference_rows", "ot_every", "scaling", "sinkhorn_loop", "weight_lr")
 PAPER = {
     "epochs": 30, "batch_size": 32, "ot_batch_size": None, "reference_rows": None, "ot_every": 1, "scaling": 0.5,
-    "sinkhorn_start": "diameter", "weight_lr": 0.04,
+    "sinkhorn_loop": "geomloss", "weight_lr": 0.04,
 }  # fmt: skip
 
 
@@ -45,7 +45,7 @@ def test_auto_on_a_large_table_is_the_large_data_settings():
     assert {k: settings[k] for k in table} == table
     assert settings["epochs"] < 30 and settings["batch_size"] > 32 and settings["ot_batch_size"] == 32
     assert settings["ot_every"] == 1 and settings["scaling"] == large_data.LARGE_SCALING < 0.5
-    assert settings["sinkhorn_start"] == large_data.LARGE_START == "mean"
+    assert settings["sinkhorn_loop"] == large_data.LARGE_LOOP == "trimmed"
     assert resolve_settings(n, {"epochs": "auto", "batch_size": "auto"}) == {k: table[k] for k in ("epochs", "batch_size")}
 
 
@@ -63,12 +63,12 @@ def test_explicit_values_win_and_the_weight_step_follows_the_epochs():
 def test_the_paper_variant_keeps_its_settings_on_a_large_table():
     settings = LossVal.paper()._resolve(1_000_000)
     assert (settings["epochs"], settings["batch_size"], settings["ot_batch_size"], settings["reference_rows"]) == (30, 32, None, None)
-    assert (settings["ot_every"], settings["scaling"], settings["sinkhorn_start"]) == (1, 0.5, "diameter")
+    assert (settings["ot_every"], settings["scaling"], settings["sinkhorn_loop"]) == (1, 0.5, "geomloss")
     assert settings["weight_lr"] == 0.01  # Adam weights step with the network's rate
-    # SamplesLoss runs geomloss's own loop: "auto" keeps its start whatever the size; explicit values win
-    assert LossVal(solver="geomloss")._resolve(1_000_000)["sinkhorn_start"] == "diameter"
-    assert LossVal(sinkhorn_start="diameter")._resolve(1_000_000)["sinkhorn_start"] == "diameter"
-    assert LossVal(sinkhorn_start="mean")._resolve(1000)["sinkhorn_start"] == "mean"
+    # SamplesLoss runs geomloss's own loop: "auto" keeps it whatever the size; explicit values win
+    assert LossVal(solver="geomloss")._resolve(1_000_000)["sinkhorn_loop"] == "geomloss"
+    assert LossVal(sinkhorn_loop="geomloss")._resolve(1_000_000)["sinkhorn_loop"] == "geomloss"
+    assert LossVal(sinkhorn_loop="trimmed")._resolve(1000)["sinkhorn_loop"] == "trimmed"
     # the per-batch schedule keeps one exact OT term per batch even with "auto" elsewhere
     assert LossVal(weight_updates="per_batch")._resolve(1_000_000)["ot_batch_size"] is None
 
@@ -82,8 +82,8 @@ def test_the_paper_variant_keeps_its_settings_on_a_large_table():
         (dict(ot_every=0), "ot_every must be an integer >= 1 or 'auto', got 0"),
         (dict(scaling="fast"), "scaling must be a finite number"),
         (dict(weight_updates="per_batch", ot_every=2), "ot_every=2 needs weight_updates='per_epoch'"),
-        (dict(sinkhorn_start="zero"), "sinkhorn_start must be one of"),
-        (dict(sinkhorn_start="mean", solver="geomloss"), "sinkhorn_start='mean' needs solver='fast'"),
+        (dict(sinkhorn_loop="short"), "sinkhorn_loop must be one of"),
+        (dict(sinkhorn_loop="trimmed", solver="geomloss"), "sinkhorn_loop='trimmed' needs solver='fast'"),
     ],
 )
 def test_bad_settings_fail_naming_the_value(options, message):
