@@ -23,19 +23,12 @@ Two solvers give the same numbers (tested to 1e-4):
     (3) one cost matrix serves both directions, and the batch's self term
     ``OT(a, a)`` uses geomloss's symmetric update (one soft-min per step).
 
-The loop (``loop``): ``"geomloss"`` (default) is geomloss's loop exactly: the
-potentials start as soft-C-transforms at ``diameter ** 2``, then one symmetric step
-at every temperature of geomloss's schedule, which repeats ``diameter ** 2``, then
-the last extrapolation at ``blur ** 2``, the schedule's last temperature again.
-``"trimmed"`` leaves out the repeats: it starts from the ``eps -> infinity``
-limit of those first transforms, the mean costs (``f_i = sum_j b_j C_ij``: one
-matrix-vector product instead of a soft-min; at ``diameter ** 2``, where
-``C / eps <= 1/2``, a soft-min is nearly that), skips both ``diameter ** 2`` steps,
-and lets the last extrapolation be the only step at ``blur ** 2``: 8 instead of 16
-soft-mins of the cross term per solve on a 6-temperature schedule, 4 instead of 8
-of the self term. Per-row gradients equal the default's to 4 decimals on the
-development datasets, and whole fits stay within the rounding noise
-(docs/benchmarks.md, "17: overhead levers"). LossVal uses it on large tables.
+The loop (``loop``): ``"geomloss"`` (default) is geomloss's own. ``"trimmed"`` leaves out its
+repeated temperatures: it starts from the mean costs (``f_i = sum_j b_j C_ij``, the ``eps -> inf``
+limit of a soft-min, nearly what one gives at ``diameter ** 2``) instead of two steps at
+``diameter ** 2``, and the last extrapolation is its only step at ``blur ** 2``: half the
+soft-mins, gradients equal to 4 decimals, whole fits within rounding (docs/benchmarks.md,
+"17: overhead levers"). LossVal uses it on large tables.
 
 Settings are fixed at construction. ``diameter`` (the start of the
 epsilon-scaling) is an upper bound of every training-to-reference distance

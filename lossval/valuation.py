@@ -95,33 +95,27 @@ class LossVal(TabularNetwork):
             (the epsilon-scaling ratio: smaller = fewer Sinkhorn iterations) is "auto": 0.5 on small
             tables, :data:`lossval.large_data.LARGE_SCALING` on large ones.
         solver: ``"fast"`` or ``"geomloss"`` (``SamplesLoss`` itself); same numbers, see :mod:`lossval.ot`.
-        sinkhorn_loop: ``"geomloss"`` (geomloss's Sinkhorn loop) or ``"trimmed"`` (from the mean costs,
-            without the schedule's repeated temperatures: half the soft-mins; ``solver="fast"`` only); see
-            :mod:`lossval.ot`. "auto": ``"geomloss"`` on small tables and with ``solver="geomloss"``,
-            ``"trimmed"`` on large ones.
+        sinkhorn_loop: ``"geomloss"`` or ``"trimmed"`` (half the soft-mins; ``solver="fast"`` only; :mod:`lossval.ot`);
+            "auto": ``"trimmed"`` on large tables unless ``solver="geomloss"``.
         min_weight, max_weight: the weights are clipped to this range after every update.
         clip_weights: ``False``: no clipping, the weights are unconstrained as in the authors'
             code (:meth:`paper`); a weight may then go to or below 0, where geomloss's log-weights
             treat it as no mass. Needs ``normalize_masses=False`` and ``weight_updates="per_batch"``.
-        reference_rows: ``None``: every batch meets the whole validation set (cost ``O(batch x M)``).
-            An integer: the validation set is split at random into ``ceil(M / reference_rows)`` parts
-            every epoch and each batch meets one, so a batch costs ``O(batch x reference_rows)``
-            whatever ``M`` is (``M <= reference_rows``: the whole set, exactly); faster for large
-            validation sets, at some F1 cost (docs/benchmarks.md, section 3). "auto": ``None`` on
-            small tables, 128 on large ones.
-        ot_batch_size: rows per OT problem (per-epoch updates only): the epoch's permuted rows are
-            cut into groups of this size, each with its own OT term; a batch's objective is the sum
-            of ``L_g * OT_g ** power`` over its groups (``None`` = ``batch_size``: the paper's
-            objective). Lets a large ``batch_size`` train fast while the OT term keeps the paper's
-            batch size. "auto": ``None`` on small tables, 32 on large ones.
+        reference_rows: ``None``: every batch meets the whole validation set (cost ``O(batch x M)``); an
+            integer: the set is split at random into ``ceil(M / reference_rows)`` parts every epoch and each
+            batch meets one (``O(batch x reference_rows)`` whatever ``M`` is): faster, at some F1 cost
+            (docs/benchmarks.md, section 3). "auto": ``None`` on small tables, 128 on large ones.
+        ot_batch_size: rows per OT problem (per-epoch updates only): the epoch's permuted rows are cut
+            into groups of this size, each with its own OT term; a batch's objective sums ``L_g * OT_g ** power``
+            over its groups (``None`` = ``batch_size``: the paper's objective), so a large ``batch_size`` trains
+            fast while the OT term keeps the paper's batch size. "auto": ``None`` on small tables, 32 on large ones.
         ot_every: per-epoch updates only: the OT term (groups, reference parts, values and
             gradients) is solved every ``ot_every`` epochs and held in between, each row keeping
             its group (1 = solved every epoch, exact); see :mod:`lossval.per_epoch`.
-        max_levels: a DataFrame's categorical (``category`` / ``object``) and boolean columns are
-            encoded inside (:mod:`lossval.tabular`): one-hot, at most ``max_levels`` columns per
-            feature (default 32; rarer levels pool into ``other``). The OT ground cost then weighs
-            a category change like a one-standard-deviation change of a numeric feature
-            (squared distance 1 each).
+        max_levels: a DataFrame's categorical (``category`` / ``object``) and boolean columns are encoded
+            inside (:mod:`lossval.tabular`): one-hot, at most ``max_levels`` columns per feature (default 32;
+            rarer levels pool into ``other``). The OT ground cost then weighs a category change like a
+            one-standard-deviation change of a numeric feature (squared distance 1 each).
         tie_break: ``values_`` = the weights, ties (the floor) broken by the parts (:func:`lossval.scoring.tie_free_values`); False: the weights.
 
     Learned attributes: ``values_`` (Series, index of ``X_train``), ``weights_`` (the learned weights), ``model_``
@@ -177,10 +171,8 @@ class LossVal(TabularNetwork):
             weight_optimizer = "normalized" if self.weight_updates == "per_epoch" else "adam"
         self.weight_optimizer = check_choice("weight_optimizer", weight_optimizer, OPTIMIZERS)
         if self.weight_optimizer != "adam" and self.weight_updates != "per_epoch":
-            raise ValueError(
-                f"weight_optimizer={weight_optimizer!r} needs weight_updates='per_epoch' "
-                f"(per_batch steps one joint Adam), got weight_updates={weight_updates!r}"
-            )
+            raise ValueError(f"weight_optimizer={weight_optimizer!r} needs weight_updates='per_epoch' "
+                             f"(per_batch steps one joint Adam), got weight_updates={weight_updates!r}")  # fmt: skip
         if weight_lr is None and self.weight_optimizer == "adam":
             weight_lr = self.lr
         self.weight_lr = None if weight_lr in (None, AUTO) else check_float("weight_lr", weight_lr)
@@ -207,10 +199,8 @@ class LossVal(TabularNetwork):
         self.clip_weights = bool(clip_weights)
         self.tie_break = bool(tie_break)
         if not self.clip_weights and (self.normalize_masses or self.weight_updates != "per_batch"):
-            raise ValueError(
-                "clip_weights=False needs normalize_masses=False and weight_updates='per_batch' (the authors' "
-                f"schedule; normalised masses need positive weights), got {normalize_masses!r} and {weight_updates!r}"
-            )
+            raise ValueError("clip_weights=False needs normalize_masses=False and weight_updates='per_batch' (the authors' "
+                             f"schedule; normalised masses need positive weights), got {normalize_masses!r} and {weight_updates!r}")  # fmt: skip
         self.ot_label_scale = check_float("ot_label_scale", ot_label_scale, allow_zero=True)
         self.reference_rows = check_auto_int("reference_rows", reference_rows, allow_none=True)
         self.ot_batch_size = check_auto_int("ot_batch_size", ot_batch_size, allow_none=True)
@@ -241,8 +231,7 @@ class LossVal(TabularNetwork):
         settings: dict[str, Any] = dict(
             weight_updates="per_batch", weight_optimizer="adam", normalize_masses=False, combine="product",
             ot_power=2.0, solver="geomloss", clip_weights=False, epochs=PAPER_EPOCHS, batch_size=PAPER_BATCH,
-            reference_rows=None, scaling=SMALL_TABLE_OT["scaling"], sinkhorn_loop=SMALL_TABLE_OT["sinkhorn_loop"],
-            tie_break=False,
+            reference_rows=None, tie_break=False, **{k: SMALL_TABLE_OT[k] for k in ("scaling", "sinkhorn_loop")},
         )  # fmt: skip
         return cls(task, **{**settings, **overrides})
 
@@ -270,8 +259,7 @@ class LossVal(TabularNetwork):
         self.diameter_ = diameter_bound(torch.cat([Z, Z_ref]), Z_ref)
         transport = SinkhornToReference(
             Z_ref, blur=self.blur, scaling=settings["scaling"], diameter=self.diameter_, debias=self.debias,
-            normalize=self.normalize_masses, solver=self.solver, reference_rows=settings["reference_rows"],
-            loop=settings["sinkhorn_loop"],
+            normalize=self.normalize_masses, solver=self.solver, reference_rows=settings["reference_rows"], loop=settings["sinkhorn_loop"],
         )  # fmt: skip
         seed = self._seed()
         net = self._init_network(seed)
