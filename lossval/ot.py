@@ -26,9 +26,8 @@ Two solvers give the same numbers (tested to 1e-4):
 The loop (``loop``): ``"geomloss"`` (default) is geomloss's own. ``"trimmed"`` leaves out its
 repeated temperatures: it starts from the mean costs (``f_i = sum_j b_j C_ij``, the ``eps -> inf``
 limit of a soft-min, nearly what one gives at ``diameter ** 2``) instead of two steps at
-``diameter ** 2``, and the last extrapolation is its only step at ``blur ** 2``: half the
-soft-mins, gradients equal to 4 decimals, whole fits within rounding (docs/benchmarks.md,
-"17: overhead levers"). LossVal uses it on large tables.
+``diameter ** 2``, and the last extrapolation is its only step at ``blur ** 2``: half the soft-mins,
+same gradients to 4 decimals, LossVal's default on large tables ("17: overhead levers", docs/benchmarks.md).
 
 Settings are fixed at construction. ``diameter`` (the start of the
 epsilon-scaling) is an upper bound of every training-to-reference distance
@@ -67,7 +66,7 @@ except ImportError:  # pragma: no cover
     from geomloss.sinkhorn_divergence import epsilon_schedule, log_weights, sinkhorn_cost, sinkhorn_loop
 
 SOLVERS: tuple[str, ...] = ("fast", "geomloss")
-#: The Sinkhorn loops (see the module doc).
+#: The Sinkhorn loops (see the module doc); check_loop: one of them, runnable by the solver.
 LOOPS: tuple[str, ...] = ("geomloss", "trimmed")
 #: exp() of arguments below about -87 underflows float32, and takes a slow path
 #: (about 15x slower on the x86 CPUs we measured); exp(-80) ~ 2e-35 is
@@ -79,6 +78,14 @@ _MIN_EXPONENT = -80.0
 MAX_CHUNK_ENTRIES = 2**20
 #: The same on a GPU (256 MiB per temporary): few, large kernels, not thousands of small launches.
 MAX_CHUNK_ENTRIES_CUDA = 2**26
+
+
+def check_loop(name: str, loop: str, solver: str) -> str:
+    if loop not in LOOPS:
+        raise ValueError(f"{name} must be one of {list(LOOPS)}, got {loop!r}")
+    if loop != "geomloss" and solver != "fast":
+        raise ValueError(f"{name}={loop!r} needs solver='fast' (SamplesLoss runs geomloss's own loop), got {solver!r}")
+    return loop
 
 
 def chunk_entries(device: torch.device) -> int:
@@ -164,10 +171,6 @@ class SinkhornToReference(nn.Module):
             raise ValueError(f"reference must be (M, D) with M >= 1, got shape {tuple(reference.shape)}")
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
-        if loop not in LOOPS:
-            raise ValueError(f"loop must be one of {list(LOOPS)}, got {loop!r}")
-        if loop != "geomloss" and solver != "fast":
-            raise ValueError(f"loop={loop!r} needs solver='fast' (SamplesLoss runs geomloss's own loop), got {solver!r}")
         if reference_rows is not None and (isinstance(reference_rows, bool) or int(reference_rows) < 1):
             raise ValueError(f"reference_rows must be None or an integer >= 1, got {reference_rows!r}")
         reference = reference.detach()
@@ -180,7 +183,7 @@ class SinkhornToReference(nn.Module):
         self.blur, self.scaling, self.debias, self.normalize, self.solver = blur, scaling, debias, normalize, solver
         self.diameter = float(diameter) if diameter is not None else diameter_bound(reference, reference)
         self.eps_list = epsilon_schedule(2, self.diameter, blur, scaling)
-        self.loop = loop
+        self.loop = check_loop("loop", loop, solver)
         self._samples_loss = SamplesLoss(
             "sinkhorn", p=2, blur=blur, scaling=scaling, diameter=self.diameter, debias=debias, backend="tensorized"
         )
@@ -228,12 +231,10 @@ class SinkhornToReference(nn.Module):
                 self.eps_list, None, debias=False,
             )
             return sinkhorn_cost(self.eps_list[-1], None, alpha, beta, *potentials, batch=True, debias=False)
-        # geomloss's symmetric loop from the mean costs, its repeated temperatures left out (module doc)
-        C_yx = C_xy.transpose(1, 2)  # (B, M, N)
-        with torch.no_grad():
-            a_log, b_log = log_weights(alpha), log_weights(beta)
+        with torch.no_grad():  # the trimmed loop (module doc): from the mean costs, no repeated temperatures
+            C_yx, a_log, b_log = C_xy.transpose(1, 2), log_weights(alpha), log_weights(beta)  # C_yx: (B, M, N)
             f = torch.bmm(C_xy, beta.unsqueeze(2)).squeeze(2)  # (B, N) sum_j b_j C_ij
-            g = torch.bmm(alpha.detach().unsqueeze(1), C_xy).squeeze(1)  # (B, M) sum_i a_i C_ij
+            g = torch.bmm(alpha.unsqueeze(1), C_xy).squeeze(1)  # (B, M) sum_i a_i C_ij
             for eps in self._cooling():
                 f, g = 0.5 * (f + softmin(eps, C_xy, b_log + g / eps)), 0.5 * (g + softmin(eps, C_yx, a_log + f / eps))
             eps = self.eps_list[-1]  # the last extrapolation: the gradient in the masses is the potential
@@ -241,8 +242,7 @@ class SinkhornToReference(nn.Module):
         return (alpha * f).sum(dim=-1) + (beta * g).sum(dim=-1)
 
     def _cooling(self) -> list[float]:
-        """The temperatures of the loop between its start and the last extrapolation (at ``blur**2``):
-        geomloss's whole schedule, or the trimmed loop's: without both ``diameter**2`` and ``blur**2``."""
+        """The loop's temperatures between its start and the last extrapolation: all, or without ``diameter**2`` and ``blur**2``."""
         return self.eps_list if self.loop == "geomloss" else self.eps_list[2:-1]
 
     def _self_ot(self, alpha: Tensor, x: Tensor) -> Tensor:
@@ -258,7 +258,7 @@ class SinkhornToReference(nn.Module):
             if self.loop == "geomloss":
                 f = softmin(self.eps_list[0], C_xx, a_log)
             else:
-                f = torch.bmm(C_xx, alpha.detach().unsqueeze(2)).squeeze(2)  # (B, N) the mean costs
+                f = torch.bmm(C_xx, alpha.unsqueeze(2)).squeeze(2)  # (B, N) the mean costs
             for eps in self._cooling():
                 f = 0.5 * (f + softmin(eps, C_xx, a_log + f / eps))
         eps = self.eps_list[-1]

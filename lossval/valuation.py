@@ -43,7 +43,7 @@ from lossval._types import Callback, Combine, Features, Target, WeightOptimizer,
 from lossval.epoch_transport import Accumulators, transport_points
 from lossval.loss import LossValLoss
 from lossval.model import TabularNetwork
-from lossval.ot import LOOPS, SOLVERS, SinkhornToReference, diameter_bound
+from lossval.ot import SOLVERS, SinkhornToReference, check_loop, diameter_bound
 from lossval.per_batch import train_per_batch
 from lossval.per_epoch import train_per_epoch
 from lossval.row_weights import OPTIMIZERS, WeightStepper, epoch_metrics
@@ -189,9 +189,7 @@ class LossVal(TabularNetwork):
             raise ValueError(f"scaling must be in (0, 1) or 'auto', got {scaling!r}")
         self.debias = bool(debias)
         self.solver = check_choice("solver", solver, SOLVERS)
-        self.sinkhorn_loop = sinkhorn_loop if sinkhorn_loop == AUTO else check_choice("sinkhorn_loop", sinkhorn_loop, LOOPS)
-        if self.sinkhorn_loop not in (AUTO, "geomloss") and self.solver != "fast":
-            raise ValueError(f"sinkhorn_loop={sinkhorn_loop!r} needs solver='fast', got solver={solver!r}")
+        self.sinkhorn_loop = sinkhorn_loop if sinkhorn_loop == AUTO else check_loop("sinkhorn_loop", sinkhorn_loop, self.solver)
         self.min_weight = check_float("min_weight", min_weight)
         self.max_weight = check_float("max_weight", max_weight)
         if not self.min_weight < 1 < self.max_weight:
