@@ -79,11 +79,31 @@ def test_ot_levers_bench_compares_every_lever_with_the_default(tmp_path, capsys)
     assert rows.loc["mean_start", "schedule"] == rows.loc["default", "schedule"] - 2
     assert rows.loc["trimmed", "schedule"] == rows.loc["default", "schedule"] - 3
     assert rows.loc["mean_start", "grad_r_default"] > 0.999 and rows.loc["trimmed", "grad_r_default"] > 0.999
+    # the trimmed loop with its costs in one gemm: the same loop, the same solution to rounding
+    assert rows.loc["one_gemm_costs", "schedule"] == rows.loc["trimmed", "schedule"]
+    assert abs(rows.loc["one_gemm_costs", "grad_r_default"] - rows.loc["trimmed", "grad_r_default"]) < 1e-3
+    assert ot_levers.ot.half_squared_distances is ot_levers._costs  # put back
     assert torch.zeros(1).add(1e-40).item() != 0.0  # flush-to-zero switched off again (a float32 denormal survives)
     some = tmp_path / "some.csv"
     ot_levers.main(["--names", "white_wine", "--rows", "3000", "--val", "300", "--repeats", "1",
                     "--datasets", str(BUNDLED), "--out", str(some), "--variants", "one_diameter"])  # fmt: skip
     assert list(pd.read_csv(some)["variant"]) == ["default", "one_diameter"]
+
+
+def test_ot_floor_splits_the_epoch_and_puts_the_solver_and_flush_mode_back(tmp_path):
+    from bench import ot_floor
+
+    out = tmp_path / "floor.csv"
+    ot_floor.main(["--names", "white_wine", "--rows", "3000", "--val", "300", "--repeats", "2", "--epochs", "2",
+                   "--no-compile", "--datasets", str(BUNDLED), "--out", str(out)])  # fmt: skip
+    row = pd.read_csv(out).iloc[0]
+    assert row["part"] == 100 and row["temperatures"] >= 3  # 300 validation rows: three parts of 100
+    assert 0 < row["softmin_share"] < 1 and row["epoch_us_per_row"] > 0
+    assert row["eager_ns"] > 0 and row["exp_ns"] > 0 and row["log_softmax_ns"] > 0 and row["log_softmax_err"] < 1e-3
+    assert row["exp_us_per_row"] < row["epoch_us_per_row"]  # the soft-mins at one pass each: a lower bound
+    assert pd.isna(row["compiled_ns"]) and pd.isna(row["compiled_us_per_row"])  # --no-compile
+    assert ot_floor.ot.softmin is ot_floor.SOFTMIN  # the timed solver is put back
+    assert torch.zeros(1).add(1e-40).item() != 0.0  # flush-to-zero switched off again
 
 
 def test_warm_transport_without_a_warm_call_is_the_default_solve():
