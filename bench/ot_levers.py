@@ -20,7 +20,9 @@ solve starts from the mean costs and leaves out the schedule's repeated temperat
 ``diameter**2`` steps, and the loop's step at ``blur**2`` before the last extrapolation at it);
 ``mean_start`` leaves out the two ``diameter**2`` steps only (the trimmed loop as first committed).
 ``one_gemm_costs`` is the trimmed loop with its cost matrices built in one ``baddbmm`` and two in-place
-passes instead of six passes (compare its time with ``trimmed``'s).
+passes instead of six passes (compare its time with ``trimmed``'s). ``unaligned_parts`` is the trimmed loop
+with reference parts of ``ceil(M / n_parts)`` rows, not padded to a multiple of :data:`lossval.ot.PART_ALIGN`
+(125 rather than 128 for 1000 validation rows; the same problem).
 
 Each variant's OT value per group and gradient per row over one epoch
 (:func:`lossval.epoch_transport.epoch_transport`, the large-table settings: scaling 0.2, groups of
@@ -34,6 +36,7 @@ seconds of the epoch are the median of ``--repeats`` interleaved runs, one torch
     python -m bench.ot_levers --rows 100000 --repeats 5 --variants mean_start one_diameter --out bench/results/ot_levers17_r6.csv
     python -m bench.ot_levers --rows 100000 --repeats 5 --variants trimmed mean_start --out bench/results/ot_levers17_r7.csv
     python -m bench.ot_levers --rows 100000 --repeats 9 --variants trimmed one_gemm_costs --out bench/results/ot_levers17_r8.csv
+    python -m bench.ot_levers --rows 100000 --repeats 9 --variants trimmed unaligned_parts --out bench/results/ot_levers17_r9.csv
 """
 
 from __future__ import annotations
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
             one_diameter.shuffle_parts(None)  # the parts' self terms on the same schedule
             trimmed = SinkhornToReference(ref, scaling=0.2, diameter=diameter, reference_rows=128, loop="trimmed")
             mean_start = MeanStart(ref, scaling=0.2, diameter=diameter, reference_rows=128, loop="trimmed")
+            with patched(ot, PART_ALIGN=1):  # parts of 125 rows for 1000 validation rows, as before alignment
+                unaligned = SinkhornToReference(ref, scaling=0.2, diameter=diameter, reference_rows=128, loop="trimmed")
             converged = epoch_transport(transports[0.9], w, x, 32)
             variants = {
                 "default": lambda: epoch_transport(transport, w, x, 32),
@@ -186,13 +191,14 @@ def main(argv: list[str] | None = None) -> None:
                 "mean_start": lambda: epoch_transport(mean_start, w, x, 32),
                 "trimmed": lambda: epoch_transport(trimmed, w, x, 32),
                 **{key: (lambda: epoch_transport(trimmed, w, x, 32)) for key in COSTS},
+                "unaligned_parts": lambda: epoch_transport(unaligned, w, x, 32),
             }
             if args.variants:
                 variants = {k: v for k, v in variants.items() if k == "default" or k in args.variants}
             schedules = {f"scaling{s}": len(transports[s].eps_list) for s in SCALINGS} | {"one_diameter": len(one_diameter.eps_list),
                                                                                             "mean_start": len(mean_start._cooling()),
                                                                                             "trimmed": len(trimmed._cooling())}
-            schedules |= {key: len(trimmed._cooling()) for key in COSTS}
+            schedules |= {key: len(trimmed._cooling()) for key in (*COSTS, "unaligned_parts")}
             seconds: dict[str, list[float]] = {k: [] for k in variants}
             found = {}
             for _ in range(args.repeats):

@@ -63,6 +63,33 @@ def test_each_batch_meets_exactly_its_part(clouds):
         assert torch.allclose(value[b], v, atol=1e-6) and torch.allclose(grad[b], g, atol=1e-6)
 
 
+def test_parts_are_padded_to_whole_cache_lines_with_zero_mass_copies(clouds):
+    ref = torch.randn(1000, 3)
+    ot = SinkhornToReference(ref, reference_rows=128)
+    assert (ot.n_parts, ot.part_size, ot.part_rows) == (8, 125, 128)  # 8 parts of 125, padded to 128
+    ot.shuffle_parts(torch.Generator().manual_seed(3))
+    assert set(ot.part_index[:, :125].flatten().tolist()) == set(range(1000))  # each row once in the massed columns
+    assert torch.equal(ot.part_index[:, 125:], ot.part_index[:, :3])  # the padding: copies of each part's first rows
+    assert torch.equal(ot.reference_mass, torch.cat([torch.full((125,), 1 / 125), torch.zeros(3)]))
+    assert SinkhornToReference(ref[:130], reference_rows=128).part_rows == 65  # 2 parts of 65: 80 would add 23 %
+    assert SinkhornToReference(ref[:100], reference_rows=128).part_rows == 100  # one part: the whole reference, exactly
+    # the padding changes nothing but rounding: the same problem as parts of 125 without it
+    x, small = clouds
+    d = diameter_bound(x, small)
+    w = torch.rand(4, 12, generator=torch.Generator().manual_seed(2)) + 0.5
+    assert SinkhornToReference(small, diameter=d, reference_rows=30).part_rows == 25  # 2 parts of 25: 32 would add 28 %
+    big = torch.randn(250, 4, generator=torch.Generator().manual_seed(4))
+    d = diameter_bound(x, big)
+    padded = SinkhornToReference(big, diameter=d, reference_rows=126)  # 2 parts of 125, padded to 128
+    assert (padded.part_size, padded.part_rows) == (125, 128)
+    parts = torch.tensor([1, 0, 1, 0])
+    value, grad = _value_and_grad(padded, w, x.view(4, 12, 4), parts)
+    for b in range(4):  # the same as a transport built on that part's 125 massed rows alone
+        alone = SinkhornToReference(big[padded.part_index[parts[b], :125]], diameter=d)
+        v, g = _value_and_grad(alone, w[b], x.view(4, 12, 4)[b])
+        assert torch.allclose(value[b], v, atol=1e-5) and torch.allclose(grad[b], g, atol=1e-6)
+
+
 def test_part_split_is_seeded():
     ref = torch.randn(30, 2)
     a, b = SinkhornToReference(ref, reference_rows=7), SinkhornToReference(ref, reference_rows=7)
