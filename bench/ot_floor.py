@@ -18,11 +18,14 @@ call of :func:`lossval.ot.chunk_entries` entries), this times:
 
 The whole epoch of the OT term (:func:`lossval.epoch_transport.epoch_transport`, the trimmed loop)
 is timed too, with the CPU time inside its soft-mins summed in the same runs (its share), the rest
-being cost matrices, gathers and the gradient. The variants take turns call by call, so the
-machine's drift (+-30 % here between runs minutes apart) hits all alike; each variant's projection
-(``<variant>_us_per_row``) is the epoch with its soft-min share scaled by that variant's per-entry
-time over the eager one's, to set against plain training's cost per row and epoch
-(``bench.scale``: seconds / epochs / rows). ``exp`` is a floor: a soft-min must at least exponentiate.
+being cost matrices, gathers and the gradient; and, taking turns with it, one epoch of plain training
+of LossVal's network on the same rows at the batch size of ``--plain-rows`` rows (1024 at 10^6), so the
+budget of the target (half of plain training per row and epoch) is measured in the same machine state.
+The soft-min variants take turns call by call too, so the machine's drift (+-30 % here between runs
+minutes apart) hits all alike. Each variant's projection (``<variant>_us_per_row``) is the epoch with its
+soft-min share scaled by that variant's per-entry time over the eager one's; ``<variant>_ratio`` is
+``1 + OT / plain`` per row and epoch, LossVal against plain training without LossVal's other (small)
+costs. ``exp`` is a floor: a soft-min must at least exponentiate.
 
     python -m bench.ot_floor --rows 100000 --out bench/results/ot_floor17.csv
 """
@@ -40,13 +43,15 @@ import torch
 from bench.common import DEVELOPMENT, REPO, datasets_dir, machine, patched, results_csv
 from bench.scale import scaled_table
 import lossval.ot as ot
+from lossval import MLP, large_data_settings
 from lossval.epoch_transport import epoch_transport
 from lossval.ot import SinkhornToReference, diameter_bound, half_squared_distances, log_weights
 
 #: the soft-min variants timed per cost entry; all but the first also projected to the epoch (``<variant>_us_per_row``)
 VARIANTS = ("eager", "compiled", "log_softmax", "exp")
 COLUMNS = ["dataset", "rows", "part", "temperatures", "epoch_us_per_row", "softmin_share", *(f"{k}_ns" for k in VARIANTS),
-           "log_softmax_err", "compile_s", *(f"{k}_us_per_row" for k in VARIANTS[1:]), "machine"]  # fmt: skip
+           "log_softmax_err", "compile_s", *(f"{k}_us_per_row" for k in VARIANTS[1:]), "plain_us_per_row",
+           *(f"{k}_ratio" for k in VARIANTS), "machine"]  # fmt: skip
 SOFTMIN = ot.softmin
 
 
@@ -76,8 +81,10 @@ def interleaved_ns(runs: dict[str, Callable[[], object]], entries: int, repeats:
     return {key: statistics.median(t) / entries * 1e9 for key, t in times.items()}
 
 
-def timed_epochs(transport: SinkhornToReference, x: torch.Tensor, w: torch.Tensor, epochs: int) -> tuple[float, float]:
-    """Median CPU seconds of one epoch of the OT term, and the median share of it spent inside soft-mins."""
+def timed_epochs(transport: SinkhornToReference, x: torch.Tensor, w: torch.Tensor, epochs: int,
+                 plain: Callable[[], float]) -> tuple[float, float, float]:  # fmt: skip
+    """Median CPU seconds of one epoch of the OT term, the median share of it spent inside soft-mins, and the
+    median seconds of one epoch of ``plain()`` training, taking turns with the OT epochs."""
     inside = [0.0]
 
     def softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
@@ -87,7 +94,7 @@ def timed_epochs(transport: SinkhornToReference, x: torch.Tensor, w: torch.Tenso
         finally:
             inside[0] += time.process_time() - started
 
-    seconds, shares = [], []
+    seconds, shares, plain_s = [], [], []
     with patched(ot, softmin=softmin):
         epoch_transport(transport, w, x, 32)
         for _ in range(epochs):
@@ -95,14 +102,28 @@ def timed_epochs(transport: SinkhornToReference, x: torch.Tensor, w: torch.Tenso
             epoch_transport(transport, w, x, 32)
             seconds.append(time.process_time() - started)
             shares.append(inside[0] / seconds[-1])
-    return statistics.median(seconds), statistics.median(shares)
+            plain_s.append(plain())
+    return statistics.median(seconds), statistics.median(shares), statistics.median(plain_s)
 
 
-def measure(transport: SinkhornToReference, x: torch.Tensor, *, repeats: int, epochs: int, compile_: bool) -> dict[str, float]:
-    """The epoch's time per row and its soft-min share; per-entry times of the soft-min variants on one batched call."""
+def plain_epoch(table: dict, batch_size: int) -> Callable[[], float]:
+    """One epoch of plain training of LossVal's network on the table's rows at ``batch_size``: its seconds
+    (:class:`lossval.MLP`'s own per-epoch timer, setup left out)."""
+
+    def run() -> float:
+        model = MLP(table["task"], epochs=1, batch_size=batch_size, random_state=0, progress=False)
+        return float(model.fit(table["X_train"], table["y_train"]).history_["seconds"].iloc[0])
+
+    return run
+
+
+def measure(
+    transport: SinkhornToReference, x: torch.Tensor, plain: Callable[[], float], *, repeats: int, epochs: int, compile_: bool
+) -> dict[str, float]:
+    """The epoch's time per row, its soft-min share and plain training's; per-entry times of the soft-min variants."""
     size, part = 32, transport.part_rows
     w = torch.rand(len(x), generator=torch.Generator().manual_seed(1)) * 0.5 + 0.75  # weights mid-fit
-    epoch_s, share = timed_epochs(transport, x, w, epochs)
+    epoch_s, share, plain_s = timed_epochs(transport, x, w, epochs, plain)
     groups = max(1, min(len(x) // size, ot.chunk_entries(x.device) // (size * (part + size))))  # one batched call
     xs = x[: groups * size].reshape(groups, size, -1)  # (G, 32, D)
     ref = transport.reference[transport.part_index[torch.arange(groups) % transport.n_parts]]  # (G, S, D)
@@ -134,12 +155,14 @@ def measure(transport: SinkhornToReference, x: torch.Tensor, *, repeats: int, ep
             torch.set_flush_denormal(False)
     epoch_us = epoch_s / len(x) * 1e6
     softmin_us, rest_us = epoch_us * share, epoch_us * (1 - share)
-    at = lambda key: round(rest_us + softmin_us * ns[key] / ns["eager"], 3) if key in ns else float("nan")  # noqa: E731
+    at = {k: rest_us + softmin_us * ns[k] / ns["eager"] if k in ns else float("nan") for k in VARIANTS}  # us per row
+    plain_us = plain_s / len(x) * 1e6
     return {
         "part": part, "temperatures": len(transport._cooling()) + 1, "epoch_us_per_row": round(epoch_us, 3),
         "softmin_share": round(share, 3), **{f"{k}_ns": round(ns.get(k, float("nan")), 3) for k in VARIANTS},
         "log_softmax_err": float(f"{error:.2e}"), "compile_s": round(compile_s, 1),
-        **{f"{k}_us_per_row": at(k) for k in VARIANTS[1:]},
+        **{f"{k}_us_per_row": round(at[k], 3) for k in VARIANTS[1:]}, "plain_us_per_row": round(plain_us, 3),
+        **{f"{k}_ratio": round(1 + at[k] / plain_us, 2) for k in VARIANTS},
     }  # fmt: skip
 
 
@@ -150,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=200, help="calls per soft-min timing (median)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the OT term timed (median)")
+    parser.add_argument("--plain-rows", type=int, default=1_000_000, help="plain training at this size's batch (1024 at 10^6)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile column (no C++ compiler needed)")
     parser.add_argument("--datasets", type=Path, default=None, help="datasets folder (default ../shared/datasets)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ot_floor17.csv", help="CSV, appended to")
@@ -162,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
             x, ref = torch.tensor(table["X_train"], dtype=torch.float32), torch.tensor(table["X_val"], dtype=torch.float32)
             transport = SinkhornToReference(ref, scaling=0.2, diameter=diameter_bound(torch.cat([x, ref]), ref),
                                             reference_rows=128, loop="trimmed")  # fmt: skip
-            row = measure(transport, x, repeats=args.repeats, epochs=args.epochs, compile_=not args.no_compile)
+            plain = plain_epoch(table, large_data_settings(args.plain_rows)["batch_size"])
+            row = measure(transport, x, plain, repeats=args.repeats, epochs=args.epochs, compile_=not args.no_compile)
             write({"dataset": name, "rows": args.rows, **row, "machine": machine()})
 
 

@@ -95,12 +95,14 @@ def test_ot_floor_splits_the_epoch_and_puts_the_solver_and_flush_mode_back(tmp_p
 
     out = tmp_path / "floor.csv"
     ot_floor.main(["--names", "white_wine", "--rows", "3000", "--val", "300", "--repeats", "2", "--epochs", "2",
-                   "--no-compile", "--datasets", str(BUNDLED), "--out", str(out)])  # fmt: skip
+                   "--plain-rows", "100000", "--no-compile", "--datasets", str(BUNDLED), "--out", str(out)])  # fmt: skip
     row = pd.read_csv(out).iloc[0]
     assert row["part"] == 112 and row["temperatures"] >= 3  # 300 validation rows: three parts of 100, padded to 112
     assert 0 < row["softmin_share"] < 1 and row["epoch_us_per_row"] > 0
     assert row["eager_ns"] > 0 and row["exp_ns"] > 0 and row["log_softmax_ns"] > 0 and row["log_softmax_err"] < 1e-3
     assert row["exp_us_per_row"] < row["epoch_us_per_row"]  # the soft-mins at one pass each: a lower bound
+    assert row["plain_us_per_row"] > 0 and row["exp_ratio"] < row["eager_ratio"]
+    assert row["eager_ratio"] == pytest.approx(1 + row["epoch_us_per_row"] / row["plain_us_per_row"], abs=0.011)
     assert pd.isna(row["compiled_ns"]) and pd.isna(row["compiled_us_per_row"])  # --no-compile
     assert ot_floor.ot.softmin is ot_floor.SOFTMIN  # the timed solver is put back
     assert torch.zeros(1).add(1e-40).item() != 0.0  # flush-to-zero switched off again
