@@ -8,7 +8,7 @@ development dataset against ``reference_rows=128`` parts of ``--val`` validation
 call of :func:`lossval.ot.chunk_entries` entries), this times:
 
 - ``eager``: :func:`lossval.ot.softmin` on the rows' side and on the reference side (a transposed view);
-- ``compiled``: the same expression through ``torch.compile`` (inductor's fused C++ kernel, which
+- ``compiled``: :func:`lossval.ot.softmin` through ``torch.compile`` (inductor's fused C++ kernel, which
   reads the buffer once for the max and once for the sum), compile time reported apart;
 - ``log_softmax``: the same soft-min through ATen's fused, vectorised log-softmax kernel (``h - C / eps``
   formed first, the log-sum-exp read off one column), with the CPU's flush-to-zero mode on, without
@@ -53,13 +53,6 @@ COLUMNS = ["dataset", "rows", "part", "temperatures", "epoch_us_per_row", "softm
            "log_softmax_err", "compile_s", *(f"{k}_us_per_row" for k in VARIANTS[1:]), "plain_us_per_row",
            *(f"{k}_ratio" for k in VARIANTS), "machine"]  # fmt: skip
 SOFTMIN = ot.softmin
-
-
-def fused_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
-    """:func:`lossval.ot.softmin`'s arithmetic as one expression, for ``torch.compile`` to fuse."""
-    z = h_y.unsqueeze(1) - C_xy / eps
-    top = z.amax(dim=2, keepdim=True)
-    return -eps * ((z - top).clamp(min=ot._MIN_EXPONENT).exp().sum(dim=2).log() + top.squeeze(2))
 
 
 def log_softmax_softmin(eps: float, C_xy: torch.Tensor, h_y: torch.Tensor) -> torch.Tensor:
@@ -139,7 +132,7 @@ def measure(
             "exp": lambda: [torch.exp(clamped, out=buffer) for _ in sides]}  # fmt: skip
     compile_s = float("nan")
     if compile_:
-        fused = torch.compile(fused_softmin, dynamic=False)
+        fused = torch.compile(SOFTMIN, dynamic=False)  # lossval.ot.softmin itself, fused by inductor
         started = time.perf_counter()
         for c, h in sides:
             fused(eps, c, h)
